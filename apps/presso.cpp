@@ -6,11 +6,13 @@
 
 #include "apps/cli/commands.h"
 #include "lib/common/errors.h"
+#include "lib/eval/runtime.h"
 
 int main(int argc, char** argv) {
+  presso::use_all_cpu_cores();
   CLI::App app{
       "presso: post-training compression of transformer language models.\n"
-      "Reads Hugging Face checkpoints, measures perplexity, and (soon) compresses them."};
+      "Reads Hugging Face checkpoints, runs them as transformers does and measures perplexity."};
   app.set_version_flag("--version", std::string("presso ") + PRESSO_VERSION);
   app.require_subcommand(1);
   presso::cli::add_eval_command(app);

@@ -7,6 +7,8 @@
 // UserError naming the file and tensor, never a read out of bounds.
 #pragma once
 
+#include <torch/types.h>
+
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -14,19 +16,17 @@
 #include <string>
 #include <vector>
 
-#include <torch/types.h>
-
 namespace presso {
 
 // The dtypes of the safetensors header ("F32", "BF16", ...).
 enum class StDtype { F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL };
 
-const char* st_dtype_name(StDtype dtype);           // "BF16"
-size_t st_dtype_size(StDtype dtype);                // bytes per element
-torch::ScalarType st_dtype_to_torch(StDtype dtype);  // kBFloat16
+const char* st_dtype_name(StDtype dtype);             // "BF16"
+size_t st_dtype_size(StDtype dtype);                  // bytes per element
+torch::ScalarType st_dtype_to_torch(StDtype dtype);   // kBFloat16
 StDtype st_dtype_from_torch(torch::ScalarType type);  // throws UserError if unsupported
 std::optional<StDtype> st_dtype_from_name(const std::string& name);  // "BF16" -> BF16
-std::string st_dtype_names();                       // "F64, F32, ..." for error messages
+std::string st_dtype_names();  // "F64, F32, ..." for error messages
 
 struct TensorInfo {
   std::string name;
@@ -80,7 +80,7 @@ class SafetensorsFile {
 class TensorStore {
  public:
   static TensorStore open_dir(const std::string& model_dir);  // UserError if neither exists
-  std::vector<std::string> names() const;  // sorted
+  std::vector<std::string> names() const;                     // sorted
   bool contains(const std::string& name) const;
   const TensorInfo& info(const std::string& name) const;
   // The tensor converted to `as` (default fp32, the compute dtype); nullopt keeps the stored dtype.
@@ -99,12 +99,13 @@ class TensorStore {
   std::map<std::string, size_t> owner_;  // tensor name -> index into files_
 };
 
-// Streams tensors into `path`: data goes to a temporary file (`path`.data.tmp) as tensors arrive
-// (so peak memory is one tensor), and finish() writes header + data to `path`.tmp, then renames
-// it into place. If the writer is destroyed without finish(), nothing is written at `path` (a file
-// already there is left as it was) and the temporaries go. The data section holds the tensors in
-// the order they were added; the header is padded with spaces to a multiple of 8 bytes, as the
-// Rust library does, so that 8-byte dtypes stay aligned when the data section starts aligned.
+// Streams tensors into `path`: data goes to temporary files (`path`.data<N>.tmp, one per element
+// size N) as tensors arrive, so peak memory is one tensor, and finish() writes header + data to
+// `path`.tmp, then renames it into place. If the writer is destroyed without finish(), nothing is
+// written at `path` (a file already there is left as it was) and the temporaries go. The header is
+// padded with spaces to a multiple of 8 bytes, as the Rust library does, and the data section
+// holds the 8-byte dtypes first, then 4-, 2- and 1-byte ones, each group in the order added, so
+// every tensor is aligned to its element size in the file.
 class SafetensorsWriter {
  public:
   explicit SafetensorsWriter(std::string path, std::map<std::string, std::string> metadata = {});
@@ -113,7 +114,8 @@ class SafetensorsWriter {
   SafetensorsWriter& operator=(const SafetensorsWriter&) = delete;
 
   // Stored in the tensor's dtype; CUDA or non-contiguous tensors are copied to contiguous CPU
-  // memory first. UserError for a duplicate or reserved name, an unsupported dtype, after finish().
+  // memory first. UserError for a duplicate or reserved name or an unsupported dtype;
+  // InternalError after finish().
   void add(const std::string& name, const torch::Tensor& tensor);
   void finish();  // UserError naming the file if writing fails; the temporaries are removed
 

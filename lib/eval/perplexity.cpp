@@ -1,0 +1,53 @@
+#include "lib/eval/perplexity.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+#include "lib/common/errors.h"
+
+namespace presso {
+
+int64_t count_windows(int64_t n_tokens, int64_t seqlen) { return n_tokens / seqlen; }
+
+PerplexityResult compute_perplexity(const Model& model, const std::vector<int32_t>& tokens,
+                                    const PerplexityOptions& options) {
+  if (options.seqlen < 2) fail_user("--seqlen must be at least 2, got {}", options.seqlen);
+  if (options.batch_size < 1) fail_user("--batch-size must be at least 1, got {}", options.batch_size);
+  int64_t windows = count_windows(static_cast<int64_t>(tokens.size()), options.seqlen);
+  if (windows == 0)
+    fail_user("the text has {} tokens, fewer than one window of --seqlen {}", tokens.size(),
+              options.seqlen);
+  if (options.max_windows) windows = std::min(windows, *options.max_windows);
+
+  torch::NoGradGuard no_grad;
+  // All scored windows as one [windows, seqlen] int64 tensor; batches are views of it.
+  const auto all_ids = torch::from_blob(const_cast<int32_t*>(tokens.data()),
+                                        {windows * options.seqlen}, torch::kInt32)
+                           .to(torch::kInt64)
+                           .view({windows, options.seqlen});
+  const auto start = std::chrono::steady_clock::now();
+  double nll_sum = 0;
+  for (int64_t first = 0; first < windows; first += options.batch_size) {
+    const int64_t count = std::min(options.batch_size, windows - first);
+    const auto ids = all_ids.narrow(0, first, count).to(options.device);
+    const auto logits = model.forward(ids);  // [B, T, V] fp32
+    // Position t predicts token t+1: score tokens 1..T-1.
+    const auto log_probs = logits.narrow(1, 0, options.seqlen - 1).log_softmax(-1);
+    const auto targets = ids.narrow(1, 1, options.seqlen - 1).unsqueeze(-1);
+    nll_sum -= log_probs.gather(-1, targets).to(torch::kFloat64).sum().item<double>();
+    if (options.on_batch) options.on_batch(first + count);
+  }
+  PerplexityResult result;
+  result.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  result.windows = windows;
+  result.tokens_scored = windows * (options.seqlen - 1);
+  result.nll_sum = nll_sum;
+  result.ppl = std::exp(nll_sum / static_cast<double>(result.tokens_scored));
+  result.tokens_per_second =
+      static_cast<double>(windows * options.seqlen) / std::max(result.seconds, 1e-9);
+  return result;
+}
+
+}  // namespace presso

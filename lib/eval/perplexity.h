@@ -1,0 +1,41 @@
+// lib/eval: evaluation of models on text — perplexity with the protocol of DESIGN.md, and the
+// `presso eval` job built on it. May include lib/common, lib/model, lib/tokenizer.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <vector>
+
+#include <torch/types.h>
+
+#include "lib/model/model.h"
+
+namespace presso {
+
+struct PerplexityOptions {
+  int64_t seqlen = 512;
+  std::optional<int64_t> max_windows;  // first K windows only
+  int64_t batch_size = 4;              // windows per forward
+  torch::Device device = torch::kCPU;
+  std::function<void(int64_t windows_done)> on_batch;  // progress callback
+};
+
+struct PerplexityResult {
+  double ppl = 0;
+  double nll_sum = 0;         // natural log, summed over scored tokens
+  int64_t tokens_scored = 0;  // windows * (seqlen - 1)
+  int64_t windows = 0;
+  double seconds = 0;         // forward + loss time, tokenization excluded
+  double tokens_per_second = 0;  // tokens run through the model (windows * seqlen) per second
+};
+
+// Number of windows the protocol uses for `n_tokens` tokens (before max_windows).
+int64_t count_windows(int64_t n_tokens, int64_t seqlen);
+
+// Non-overlapping windows of `seqlen` tokens from the start, no BOS added; each window scores
+// tokens 1..seqlen-1 given the ones before; ppl = exp(sum NLL / count).
+PerplexityResult compute_perplexity(const Model& model, const std::vector<int32_t>& tokens,
+                                    const PerplexityOptions& options);
+
+}  // namespace presso

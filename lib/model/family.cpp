@@ -1,0 +1,35 @@
+#include "lib/model/family.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace presso {
+
+std::string FamilySpec::block_name(int index) const {
+  return prefix + fmt::format(fmt::runtime(block_prefix), index);
+}
+
+const std::vector<FamilyEntry>& model_families() {
+  // The one list of supported families; a new family adds its file and one line here.
+  static const std::vector<FamilyEntry> families = {llama_family(), opt_family(), gpt2_family()};
+  return families;
+}
+
+const FamilyEntry* find_family(const std::string& model_type) {
+  for (const auto& family : model_families()) {
+    const auto& types = family.model_types;
+    if (std::find(types.begin(), types.end(), model_type) != types.end()) return &family;
+  }
+  return nullptr;
+}
+
+std::vector<std::string> supported_model_types() {
+  std::vector<std::string> types;
+  for (const auto& family : model_families())
+    types.insert(types.end(), family.model_types.begin(), family.model_types.end());
+  std::sort(types.begin(), types.end());
+  return types;
+}
+
+}  // namespace presso

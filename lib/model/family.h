@@ -1,0 +1,105 @@
+// lib/model: architecture families as data. A FamilySpec says, for one checkpoint's config, which
+// tensors exist and how they are named, which norm feeds which linears (for AWQ's folding), which
+// linears carry a bias or are stored transposed, and which block forward runs them. One file per
+// family (family_llama.cpp, family_opt.cpp, family_gpt2.cpp) provides a FamilyEntry; the single
+// registry in family.cpp lists them by model_type.
+#pragma once
+
+#include <torch/types.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lib/model/block.h"
+#include "lib/model/config.h"
+
+namespace presso {
+
+class ConfigReader;
+class AttentionCache;
+
+enum class NormKind { kRms, kLayer };
+
+struct NormSpec {
+  std::string name;  // relative to the block (or, for the final norm, to the base prefix)
+  NormKind kind = NormKind::kRms;
+  int64_t dim = 0;
+  bool has_weight = true;
+  bool has_bias = false;
+};
+
+struct LinearSpec {
+  std::string name;  // relative: "self_attn.q_proj"
+  int64_t out = 0;
+  int64_t in = 0;
+  bool bias = false;
+  bool conv1d = false;     // stored [in, out] (GPT-2 Conv1D): transposed on load
+  bool fused_qkv = false;  // output is [q; k; v] along dim 0 (GPT-2 c_attn)
+};
+
+// A producer (a norm or a linear of the block) whose output is the whole input of `consumers`:
+// the places where a per-channel scale can be folded (llm-compressor's AWQ mappings).
+struct ScaleGroup {
+  std::string producer;
+  std::vector<std::string> consumers;
+};
+
+struct BlockContext {
+  const ModelConfig& config;
+  AttentionCache& cache;
+};
+
+// Runs one block: hidden [B, T, H] -> [B, T, H], calling `hook` (if not null) before each linear.
+using BlockForward = torch::Tensor (*)(const BlockContext& ctx, const DecoderBlock& block,
+                                       const torch::Tensor& hidden, const LinearHook* hook);
+
+struct LearnedPositions {
+  std::string name;    // "embed_positions.weight"
+  int64_t offset = 0;  // OPT's table starts 2 rows in (OPTLearnedPositionalEmbedding)
+};
+
+struct FamilySpec {
+  std::string name;  // registry name: "llama"
+  // Where the base model's tensors live; the first candidate under which `embed_tokens` exists
+  // is chosen when a checkpoint is opened (GPT-2 on the Hub may lack "transformer.").
+  std::vector<std::string> prefix_candidates;
+  std::string prefix;
+
+  std::string embed_tokens;  // relative to prefix, with ".weight"
+  std::optional<LearnedPositions> positions;
+  std::optional<LinearSpec> project_in;  // relative to prefix (OPT word_embed_proj_dim)
+  std::optional<LinearSpec> project_out;
+  std::optional<NormSpec> final_norm;  // relative to prefix
+  std::string lm_head = "lm_head";     // absolute; unused when tied
+  bool tied_lm_head = false;
+
+  std::string block_prefix;  // relative to prefix, "{}" is the block index: "layers.{}."
+  std::vector<NormSpec> block_norms;
+  std::vector<LinearSpec> block_linears;
+  std::vector<ScaleGroup> scale_groups;
+  BlockForward forward = nullptr;
+
+  std::string block_name(int index) const;  // "model.layers.3."
+  std::string tensor(const std::string& relative) const { return prefix + relative; }
+};
+
+struct FamilyEntry {
+  std::string name;
+  std::vector<std::string> model_types;
+  // Reads the family's keys into `config` (sizes, biases, windows, rope, activation).
+  void (*parse_config)(ConfigReader& reader, ModelConfig& config);
+  FamilySpec (*describe)(const ModelConfig& config);
+};
+
+FamilyEntry llama_family();
+FamilyEntry opt_family();
+FamilyEntry gpt2_family();
+
+// The registry: every supported family, in one place.
+const std::vector<FamilyEntry>& model_families();
+// The entry handling `model_type`, or nullptr.
+const FamilyEntry* find_family(const std::string& model_type);
+std::vector<std::string> supported_model_types();  // sorted
+
+}  // namespace presso

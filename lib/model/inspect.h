@@ -1,0 +1,12 @@
+// lib/model: `presso inspect` — a human-readable summary of a checkpoint directory.
+#pragma once
+
+#include <string>
+
+namespace presso {
+
+// Family, sizes, rope, parameter count, stored dtypes and bytes, tied embeddings and any
+// quantization_config. Reads config.json and the safetensors headers only, no weights.
+std::string inspect_model(const std::string& dir);
+
+}  // namespace presso

@@ -1,0 +1,239 @@
+#include "lib/model/model.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <utility>
+
+#include "lib/common/errors.h"
+
+namespace presso {
+
+Model Model::open(const std::string& dir) {
+  Model model;
+  model.dir_ = dir;
+  model.config_ = std::make_unique<ModelConfig>(load_model_config(dir));
+  const FamilyEntry* entry = find_family(model.config_->model_type);
+  if (entry == nullptr)
+    fail_internal("no family for parsed model_type '{}'", model.config_->model_type);
+  model.spec_ = entry->describe(*model.config_);
+  model.store_ = TensorStore::open_dir(dir);
+  bool found = false;
+  std::vector<std::string> tried;
+  for (const auto& candidate : model.spec_.prefix_candidates) {
+    tried.push_back(candidate + model.spec_.embed_tokens);
+    if (model.store_.contains(tried.back())) {
+      model.spec_.prefix = candidate;
+      found = true;
+      break;
+    }
+  }
+  if (!found) {
+    fail_user("{}: no token embedding found for a {} checkpoint (looked for {})", dir,
+              model.config_->model_type, fmt::join(tried, ", "));
+  }
+  model.cache_ = std::make_unique<AttentionCache>(*model.config_);
+  model.blocks_.resize(static_cast<size_t>(model.config_->num_layers));
+  return model;
+}
+
+torch::Tensor Model::load_tensor(const std::string& name, const std::vector<int64_t>& shape,
+                                 const std::string& needed_by) const {
+  if (!store_.contains(name)) {
+    fail_user("{}: tensor '{}' ({}) is missing from the checkpoint", dir_, name, needed_by);
+  }
+  const TensorInfo& info = store_.info(name);
+  if (info.shape != shape) {
+    fail_user("{}: tensor '{}' has shape [{}], expected [{}] from config.json ({})", dir_, name,
+              fmt::join(info.shape, ", "), fmt::join(shape, ", "), needed_by);
+  }
+  return store_.load(name, torch::kFloat32).to(device_);
+}
+
+Linear Model::load_linear(const LinearSpec& spec, const std::string& prefix,
+                          const std::string& needed_by) const {
+  Linear linear;
+  linear.name = prefix + spec.name;
+  if (spec.conv1d) {
+    // Conv1D keeps [in, out]; every linear in memory is [out, in].
+    linear.weight =
+        load_tensor(linear.name + ".weight", {spec.in, spec.out}, needed_by).t().contiguous();
+    linear.stored_transposed = true;
+  } else {
+    linear.weight = load_tensor(linear.name + ".weight", {spec.out, spec.in}, needed_by);
+  }
+  if (spec.bias) linear.bias = load_tensor(linear.name + ".bias", {spec.out}, needed_by);
+  return linear;
+}
+
+Norm Model::load_norm(const NormSpec& spec, const std::string& prefix,
+                      const std::string& needed_by) const {
+  Norm norm;
+  norm.name = prefix + spec.name;
+  if (spec.has_weight) norm.weight = load_tensor(norm.name + ".weight", {spec.dim}, needed_by);
+  if (spec.has_bias) norm.bias = load_tensor(norm.name + ".bias", {spec.dim}, needed_by);
+  return norm;
+}
+
+torch::Tensor Model::apply_norm(const NormSpec& spec, const Norm& norm,
+                                const torch::Tensor& x) const {
+  return spec.kind == NormKind::kRms ? rms_norm(x, norm, config_->norm_eps)
+                                     : layer_norm(x, norm, config_->norm_eps);
+}
+
+const Model::Outer& Model::outer() const {
+  if (outer_) return *outer_;
+  const ModelConfig& c = *config_;
+  const std::string what = "embeddings and head";
+  Outer o;
+  const int64_t embed_dim = spec_.project_in ? c.word_embed_proj_dim : c.hidden_size;
+  o.embed_tokens = load_tensor(spec_.tensor(spec_.embed_tokens), {c.vocab_size, embed_dim}, what);
+  if (spec_.positions) {
+    o.positions =
+        load_tensor(spec_.tensor(spec_.positions->name),
+                    {c.max_position_embeddings + spec_.positions->offset, c.hidden_size}, what);
+  }
+  if (spec_.project_in) o.project_in = load_linear(*spec_.project_in, spec_.prefix, what);
+  if (spec_.project_out) o.project_out = load_linear(*spec_.project_out, spec_.prefix, what);
+  if (spec_.final_norm) o.final_norm = load_norm(*spec_.final_norm, spec_.prefix, what);
+  o.lm_head = spec_.tied_lm_head
+                  ? o.embed_tokens
+                  : load_tensor(spec_.lm_head + ".weight", {c.vocab_size, embed_dim}, what);
+  outer_ = std::move(o);
+  return *outer_;
+}
+
+torch::Tensor Model::embed(const torch::Tensor& input_ids) const {
+  torch::NoGradGuard no_grad;
+  TORCH_CHECK(input_ids.dim() == 2 && input_ids.scalar_type() == torch::kLong,
+              "embed: input_ids must be int64 [B, T], got ", input_ids.scalar_type(), " ",
+              input_ids.sizes());
+  const Outer& o = outer();
+  const int64_t seq = input_ids.size(1);
+  if (input_ids.numel() > 0) {
+    const int64_t lo = input_ids.min().item<int64_t>(), hi = input_ids.max().item<int64_t>();
+    if (lo < 0 || hi >= config_->vocab_size) {
+      fail_user("{}: token id {} is outside the vocabulary [0, {})", dir_, lo < 0 ? lo : hi,
+                config_->vocab_size);
+    }
+  }
+  auto x = torch::embedding(o.embed_tokens, input_ids.to(device_));
+  if (o.project_in) x = run_linear(*o.project_in, x, nullptr);
+  if (spec_.positions) {
+    // No padding is supported, so OPT's cumsum of the attention mask is simply 0..T-1 (+ 2).
+    if (seq > config_->max_position_embeddings) {
+      fail_user("{}: sequence of {} tokens exceeds the {} learned positions", dir_, seq,
+                config_->max_position_embeddings);
+    }
+    x = x + o.positions.narrow(0, spec_.positions->offset, seq);
+  }
+  return x;
+}
+
+DecoderBlock Model::load_block(int index) const {
+  if (index < 0 || index >= num_blocks()) {
+    fail_internal("block index {} out of range [0, {})", index, num_blocks());
+  }
+  DecoderBlock block;
+  block.index = index;
+  block.prefix = spec_.block_name(index);
+  const std::string what = fmt::format("block {}", index);
+  for (const auto& norm : spec_.block_norms)
+    block.norms.push_back(load_norm(norm, block.prefix, what));
+  for (const auto& linear : spec_.block_linears)
+    block.linears.push_back(load_linear(linear, block.prefix, what));
+  return block;
+}
+
+torch::Tensor Model::run_block(const DecoderBlock& block, const torch::Tensor& hidden,
+                               const LinearHook* hook) const {
+  torch::NoGradGuard no_grad;
+  TORCH_CHECK(hidden.dim() == 3 && hidden.size(2) == config_->hidden_size,
+              "run_block: hidden must be [B, T, ", config_->hidden_size, "], got ", hidden.sizes());
+  TORCH_CHECK(block.index >= 0 && block.index < num_blocks(), "run_block: bad block index ",
+              block.index);
+  const BlockContext ctx{*config_, *cache_};
+  return spec_.forward(ctx, block, hidden.to(block.linears.front().weight.device()), hook);
+}
+
+torch::Tensor Model::head(const torch::Tensor& hidden) const {
+  torch::NoGradGuard no_grad;
+  const Outer& o = outer();
+  auto x = hidden.to(device_);
+  if (o.final_norm) x = apply_norm(*spec_.final_norm, *o.final_norm, x);
+  if (o.project_out) x = run_linear(*o.project_out, x, nullptr);
+  return torch::linear(x, o.lm_head);
+}
+
+torch::Tensor Model::forward(const torch::Tensor& input_ids) const {
+  torch::NoGradGuard no_grad;
+  auto x = embed(input_ids);
+  for (int i = 0; i < num_blocks(); ++i) {
+    auto& block = blocks_[static_cast<size_t>(i)];
+    if (!block) block = load_block(i);
+    x = run_block(*block, x);
+  }
+  return head(x);
+}
+
+void Model::to(torch::Device device) {
+  device_ = device;
+  if (outer_) {
+    const bool tied = outer_->lm_head.is_same(outer_->embed_tokens);
+    outer_->embed_tokens = outer_->embed_tokens.to(device);
+    if (outer_->positions.defined()) outer_->positions = outer_->positions.to(device);
+    for (auto* linear : {&outer_->project_in, &outer_->project_out}) {
+      if (!*linear) continue;
+      (*linear)->weight = (*linear)->weight.to(device);
+    }
+    if (outer_->final_norm) {
+      auto& n = *outer_->final_norm;
+      if (n.weight.defined()) n.weight = n.weight.to(device);
+      if (n.bias) n.bias = n.bias->to(device);
+    }
+    outer_->lm_head = tied ? outer_->embed_tokens : outer_->lm_head.to(device);
+  }
+  for (auto& block : blocks_)
+    if (block) block->to(device);
+}
+
+void Model::release_blocks() {
+  for (auto& block : blocks_) block.reset();
+}
+
+std::vector<std::string> Model::tensor_names() const {
+  std::vector<std::string> names{spec_.tensor(spec_.embed_tokens)};
+  if (spec_.positions) names.push_back(spec_.tensor(spec_.positions->name));
+  auto add_linear = [&](const LinearSpec& l, const std::string& prefix) {
+    names.push_back(prefix + l.name + ".weight");
+    if (l.bias) names.push_back(prefix + l.name + ".bias");
+  };
+  auto add_norm = [&](const NormSpec& n, const std::string& prefix) {
+    if (n.has_weight) names.push_back(prefix + n.name + ".weight");
+    if (n.has_bias) names.push_back(prefix + n.name + ".bias");
+  };
+  if (spec_.project_in) add_linear(*spec_.project_in, spec_.prefix);
+  if (spec_.project_out) add_linear(*spec_.project_out, spec_.prefix);
+  for (int i = 0; i < num_blocks(); ++i) {
+    const std::string prefix = spec_.block_name(i);
+    for (const auto& n : spec_.block_norms) add_norm(n, prefix);
+    for (const auto& l : spec_.block_linears) add_linear(l, prefix);
+  }
+  if (spec_.final_norm) add_norm(*spec_.final_norm, spec_.prefix);
+  if (!spec_.tied_lm_head) names.push_back(spec_.lm_head + ".weight");
+  return names;
+}
+
+int64_t Model::parameter_count() const {
+  int64_t count = 0;
+  for (const auto& name : tensor_names()) {
+    if (!store_.contains(name))
+      fail_user("{}: tensor '{}' is missing from the checkpoint", dir_, name);
+    int64_t numel = 1;
+    for (int64_t d : store_.info(name).shape) numel *= d;
+    count += numel;
+  }
+  return count;
+}
+
+}  // namespace presso

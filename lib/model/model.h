@@ -1,0 +1,89 @@
+// lib/model: a Hugging Face checkpoint opened for compute. The forward is organised as
+// embeddings -> decoder blocks -> final norm + lm_head, and each block can be loaded and run on
+// its own, so the compression driver can hold one block at a time. Everything is fp32 (stored
+// bf16/fp16 is upcast on load) and matches transformers' eager forward.
+//
+// A Model caches masks and rope tables per sequence length; it is not thread-safe.
+#pragma once
+
+#include <torch/types.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lib/io/safetensors.h"
+#include "lib/model/block.h"
+#include "lib/model/config.h"
+#include "lib/model/family.h"
+#include "lib/model/ops.h"
+
+namespace presso {
+
+class Model {
+ public:
+  // Reads config.json and opens the safetensors lazily; no weight is read yet. UserError for a
+  // bad config or a checkpoint without the family's embedding tensor.
+  static Model open(const std::string& dir);
+
+  const std::string& dir() const { return dir_; }
+  const ModelConfig& config() const { return *config_; }
+  const FamilySpec& family() const { return spec_; }
+  const TensorStore& tensors() const { return store_; }
+  int num_blocks() const { return static_cast<int>(config_->num_layers); }
+  torch::Device device() const { return device_; }
+
+  // input_ids [B, T] int64 -> hidden [B, T, hidden_size] (token + learned position embeddings).
+  torch::Tensor embed(const torch::Tensor& input_ids) const;
+  // Reads block `index`'s weights (fp32, Conv1D transposed to [out, in]) onto device(). UserError
+  // naming the tensor if one is missing or has the wrong shape.
+  DecoderBlock load_block(int index) const;
+  // hidden [B, T, H] -> [B, T, H]; `hook` (optional) sees every linear's input first.
+  torch::Tensor run_block(const DecoderBlock& block, const torch::Tensor& hidden,
+                          const LinearHook* hook = nullptr) const;
+  // Final norm (+ OPT's project_out) + lm_head: hidden [B, T, H] -> logits [B, T, vocab] fp32.
+  torch::Tensor head(const torch::Tensor& hidden) const;
+  // The whole model; blocks are loaded on first use and kept.
+  torch::Tensor forward(const torch::Tensor& input_ids) const;
+
+  // Moves every loaded weight, and what is loaded later, to `device`.
+  void to(torch::Device device);
+  // Drops the blocks kept by forward().
+  void release_blocks();
+
+  // Every stored tensor the model reads (a tied lm_head is not one), for counting and writing.
+  std::vector<std::string> tensor_names() const;
+  int64_t parameter_count() const;
+
+ private:
+  struct Outer {
+    torch::Tensor embed_tokens;  // [vocab, word_embed_proj_dim or hidden]
+    torch::Tensor positions;     // [rows, hidden], undefined without learned positions
+    std::optional<Linear> project_in;
+    std::optional<Linear> project_out;
+    std::optional<Norm> final_norm;
+    torch::Tensor lm_head;  // [vocab, ...]; the embedding itself when tied
+  };
+
+  Model() = default;
+  const Outer& outer() const;
+  torch::Tensor load_tensor(const std::string& name, const std::vector<int64_t>& shape,
+                            const std::string& needed_by) const;
+  Linear load_linear(const LinearSpec& spec, const std::string& prefix,
+                     const std::string& needed_by) const;
+  Norm load_norm(const NormSpec& spec, const std::string& prefix,
+                 const std::string& needed_by) const;
+  torch::Tensor apply_norm(const NormSpec& spec, const Norm& norm, const torch::Tensor& x) const;
+
+  std::string dir_;
+  std::unique_ptr<ModelConfig> config_;  // on the heap: cache_ refers to it across moves
+  FamilySpec spec_;
+  TensorStore store_;
+  torch::Device device_ = torch::kCPU;
+  std::unique_ptr<AttentionCache> cache_;
+  mutable std::optional<Outer> outer_;
+  mutable std::vector<std::optional<DecoderBlock>> blocks_;
+};
+
+}  // namespace presso

@@ -1,0 +1,128 @@
+// The presso binary end to end: exit codes, reports and error messages as a user sees them.
+#include <catch2/catch.hpp>
+
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "lib/common/files.h"
+#include "tests/fixtures.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct CliResult {
+  int exit_code;
+  std::string output;  // stdout and stderr together
+};
+
+CliResult run_cli(const std::string& args) {
+  const std::string command = std::string(PRESSO_CLI_PATH) + " " + args + " 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::string output;
+  std::array<char, 4096> buffer{};
+  size_t n = 0;
+  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) output.append(buffer.data(), n);
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+}
+
+fs::path scratch_dir(const std::string& name) {
+  const fs::path dir = fs::temp_directory_path() / ("presso-e2e-" + name);
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+const std::string kModel = (presso::test::test_data() / "sotu-llama-16m").string();
+const std::string kEval = (presso::test::test_data() / "eval.txt").string();
+
+}  // namespace
+
+TEST_CASE("presso --help lists the subcommands", "[e2e]") {
+  const auto result = run_cli("--help");
+  CHECK(result.exit_code == 0);
+  for (const char* sub : {"eval", "inspect", "tokenize"}) CHECK_THAT(result.output, Catch::Contains(sub));
+}
+
+TEST_CASE("presso eval writes a JSON report and gates on a baseline", "[e2e]") {
+  const auto dir = scratch_dir("eval");
+  const auto report_path = dir / "report.json";
+  const std::string common = kModel + " --data " + kEval + " --seqlen 128 --max-windows 2";
+  auto result = run_cli("eval " + common + " --json " + report_path.string());
+  INFO(result.output);
+  REQUIRE(result.exit_code == 0);
+  const auto report = nlohmann::json::parse(presso::read_file_bytes(report_path.string()));
+  CHECK(report["windows"] == 2);
+  const double ppl = report["ppl"].get<double>();
+  CHECK(ppl > 1.0);
+  CHECK(ppl < 1000.0);
+
+  // Same perplexity as the baseline: passes.
+  result = run_cli("eval " + common + " --baseline " + report_path.string() +
+                   " --max-increase 1% --json " + (dir / "same.json").string());
+  INFO(result.output);
+  CHECK(result.exit_code == 0);
+
+  // A baseline half as perplexed: a regression, exit 1, and the report still written.
+  nlohmann::json better = report;
+  better["ppl"] = ppl / 2;
+  std::ofstream(dir / "better.json") << better.dump();
+  const auto gated = dir / "gated.json";
+  result = run_cli("eval " + common + " --baseline " + (dir / "better.json").string() +
+                   " --max-increase 1% --json " + gated.string());
+  INFO(result.output);
+  CHECK(result.exit_code == 1);
+  CHECK_THAT(result.output, Catch::Contains("above the baseline"));
+  const auto gated_report = nlohmann::json::parse(presso::read_file_bytes(gated.string()));
+  CHECK(gated_report["baseline"]["passed"] == false);
+}
+
+TEST_CASE("presso eval rejects bad input with exit code 2 and a named cause", "[e2e]") {
+  const auto dir = scratch_dir("bad");
+  std::ofstream(dir / "no_ppl.json") << R"({"windows": 3})";
+  std::ofstream(dir / "short.txt") << "too short";
+  fs::create_directories(dir / "empty_model");
+  const struct {
+    std::string args;
+    std::string expected;
+  } cases[] = {
+      {"eval " + (dir / "missing").string() + " --data " + kEval, "missing"},
+      {"eval " + (dir / "empty_model").string() + " --data " + kEval, "config.json"},
+      {"eval " + kModel + " --data " + kEval + " --device tpu", "--device"},
+      {"eval " + kModel + " --data " + kEval + " --baseline " + (dir / "no_ppl.json").string(),
+       "'ppl'"},
+      {"eval " + kModel + " --data " + (dir / "short.txt").string(), "fewer than one window"},
+      {"eval " + kModel + " --data " + kEval + " --max-increase 1%", "--baseline"},
+      {"eval " + kModel + " --data " + kEval + " --seqlen 1", "seqlen"},
+      {"eval " + kModel, "--data"},
+  };
+  for (const auto& c : cases) {
+    const auto result = run_cli(c.args);
+    INFO(c.args << "\n" << result.output);
+    CHECK(result.exit_code == 2);
+    CHECK_THAT(result.output, Catch::Contains(c.expected));
+  }
+}
+
+TEST_CASE("presso inspect describes the default model", "[e2e]") {
+  const auto result = run_cli("inspect " + kModel);
+  INFO(result.output);
+  CHECK(result.exit_code == 0);
+  CHECK_THAT(result.output, Catch::Contains("llama"));
+}
+
+TEST_CASE("presso tokenize prints ids that round-trip", "[e2e]") {
+  const auto result = run_cli("tokenize " + kModel + " 'Hello world' --format ids");
+  INFO(result.output);
+  CHECK(result.exit_code == 0);
+  CHECK(result.output.find_first_not_of("0123456789 \n") == std::string::npos);
+}

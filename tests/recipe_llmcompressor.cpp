@@ -1,0 +1,293 @@
+// llm-compressor recipes translated into presso passes: modifiers, presets, config groups,
+// actorder, unsupported and unknown keys.
+#include <catch2/catch.hpp>
+#include <string>
+#include <vector>
+
+#include "lib/common/errors.h"
+#include "lib/recipe/recipe.h"
+
+namespace {
+
+using namespace presso;
+
+const std::vector<PassSchema>& schemas() {
+  static const std::vector<PassSchema> all = standard_schemas();
+  return all;
+}
+
+Recipe parse(const std::string& text, std::vector<std::string>* warnings = nullptr) {
+  return parse_recipe(text, "r.yaml", schemas(), warnings);
+}
+
+std::string error_of(const std::string& text) {
+  try {
+    parse(text);
+  } catch (const UserError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// A one-modifier recipe: `body` is the modifier's arguments, indented by 6.
+std::string modifier(const std::string& name, const std::string& body) {
+  return "quant_stage:\n  quant_modifiers:\n    " + name + ":\n" + body;
+}
+
+using Strings = std::vector<std::string>;
+
+}  // namespace
+
+TEST_CASE("the GPTQModifier docstring recipe becomes one gptq pass", "[unit]") {
+  // The sample of src/llmcompressor/modifiers/gptq/base.py.
+  Recipe recipe = parse(
+      "test_stage:\n  obcq_modifiers:\n    GPTQModifier:\n      block_size: 128\n"
+      "      dampening_frac: 0.001\n      offload_hessians: False\n      actorder: static\n"
+      "      config_groups:\n        group_0:\n          targets:\n            - \"Linear\"\n"
+      "          input_activations: null\n          output_activations: null\n"
+      "          weights:\n            num_bits: 8\n            type: \"int\"\n"
+      "            symmetric: true\n            strategy: group\n            group_size: 128\n");
+  REQUIRE(recipe.passes.size() == 1);
+  const PassEntry& gptq = recipe.passes[0];
+  CHECK(gptq.pass == "gptq");
+  CHECK(gptq.where.label == "GPTQModifier");
+  CHECK(gptq.where.line == 3);
+  CHECK(gptq.options.get_strings("targets") == Strings{"Linear"});
+  CHECK(gptq.options.get_int("bits") == 8);
+  CHECK(gptq.options.get_int("group_size") == 128);
+  CHECK(gptq.options.get_bool("symmetric"));
+  CHECK(gptq.options.get_float("damp") == 0.001);
+  CHECK(gptq.options.get_int("block_size") == 128);
+  CHECK(gptq.options.get_bool("act_order"));
+  CHECK(gptq.options.get_bool("static_groups"));
+  CHECK_FALSE(gptq.options.get_bool("true_sequential"));
+}
+
+TEST_CASE("presets translate to bits, group size and symmetry", "[unit]") {
+  struct Case {
+    std::string scheme;
+    int64_t bits;
+    bool symmetric;
+  };
+  for (const auto& c : std::vector<Case>{
+           {"W4A16", 4, true}, {"W4A16_ASYM", 4, false}, {"w8a16", 8, true}, {"W3A16", 3, true}}) {
+    INFO(c.scheme);
+    Recipe recipe = parse(modifier("QuantizationModifier", "      scheme: " + c.scheme +
+                                                               "\n      targets: Linear\n"
+                                                               "      ignore: [lm_head]\n"));
+    REQUIRE(recipe.passes.size() == 1);
+    const PassOptions& rtn = recipe.passes[0].options;
+    CHECK(recipe.passes[0].pass == "rtn");
+    CHECK(rtn.get_int("bits") == c.bits);
+    CHECK(rtn.get_int("group_size") == 128);
+    CHECK(rtn.get_bool("symmetric") == c.symmetric);
+    CHECK(rtn.get_strings("targets") == Strings{"Linear"});
+    CHECK(rtn.get_strings("ignore") == Strings{"lm_head"});
+  }
+}
+
+TEST_CASE("a scheme mapping gives one pass per preset with its targets", "[unit]") {
+  Recipe recipe =
+      parse(modifier("GPTQModifier",
+                     "      scheme:\n        W4A16: [\"re:.*self_attn.*\"]\n        W8A16: "
+                     "\"re:.*mlp.*\"\n      actorder: null\n"));
+  REQUIRE(recipe.passes.size() == 2);
+  CHECK(recipe.passes[0].options.get_int("bits") == 4);
+  CHECK(recipe.passes[0].options.get_strings("targets") == Strings{"re:.*self_attn.*"});
+  CHECK(recipe.passes[1].options.get_int("bits") == 8);
+  CHECK(recipe.passes[1].options.get_strings("targets") == Strings{"re:.*mlp.*"});
+  CHECK_FALSE(recipe.passes[1].options.get_bool("act_order"));
+}
+
+TEST_CASE("AWQ takes its grid from the following quantizer", "[unit]") {
+  std::string file = std::string(PRESSO_TEST_DATA) + "/recipes/llmc-awq-gptq.yaml";
+  Recipe recipe = load_recipe(file, schemas());
+  REQUIRE(recipe.passes.size() == 2);
+  const PassOptions& awq = recipe.passes[0].options;
+  const PassOptions& gptq = recipe.passes[1].options;
+  CHECK(recipe.passes[0].pass == "awq");
+  CHECK(awq.get_strings("targets") == Strings{"Linear"});
+  CHECK(awq.get_strings("ignore") == Strings{"lm_head"});
+  CHECK(awq.get_int("bits") == 4);
+  CHECK(awq.get_int("group_size") == 64);
+  CHECK_FALSE(awq.get_bool("symmetric"));
+  CHECK(awq.get_bool("mse"));
+  CHECK(awq.get_string("duo_scaling") == "both");
+  CHECK(awq.get_int("n_grid") == 10);
+  CHECK_FALSE(awq.get_bool("clip"));
+  CHECK(recipe.passes[1].pass == "gptq");
+  CHECK(gptq.get_float("damp") == 0.05);
+  CHECK(gptq.get_bool("act_order"));
+  CHECK_FALSE(gptq.get_bool("static_groups"));  // actorder group: g_idx saved
+  CHECK(gptq.get_int("group_size") == 64);
+}
+
+TEST_CASE("the older AWQModifier with a scheme splits into awq and rtn", "[unit]") {
+  std::vector<std::string> warnings;
+  Recipe recipe = parse(modifier("AWQModifier",
+                                 "      ignore: [lm_head]\n      scheme: "
+                                 "W4A16_ASYM\n      targets: [Linear]\n"
+                                 "      duo_scaling: both\n"),
+                        &warnings);
+  REQUIRE(recipe.passes.size() == 2);
+  CHECK(recipe.passes[0].pass == "awq");
+  CHECK_FALSE(recipe.passes[0].options.get_bool("symmetric"));
+  CHECK(recipe.passes[1].pass == "rtn");
+  CHECK(recipe.passes[1].options.get_strings("ignore") == Strings{"lm_head"});
+  REQUIRE(warnings.size() == 1);
+  CHECK_THAT(warnings[0], Catch::Contains("r.yaml:3: AWQModifier: older AWQModifier"));
+}
+
+TEST_CASE("config groups: strategies, observers and actorder", "[unit]") {
+  auto group = [](const std::string& weights, const std::string& extra = "") {
+    return modifier("GPTQModifier", extra +
+                                        "      config_groups:\n        g:\n          targets: "
+                                        "[Linear]\n          weights: {" +
+                                        weights + "}\n");
+  };
+  Recipe channel = parse(group("num_bits: 4, strategy: channel, observer: memoryless_mse"));
+  CHECK(channel.passes[0].options.get_int("group_size") == -1);
+  CHECK(channel.passes[0].options.get_bool("mse"));
+  Recipe inferred = parse(group("group_size: 32"));
+  CHECK(inferred.passes[0].options.get_int("bits") == 8);  // QuantizationArgs default
+  CHECK(inferred.passes[0].options.get_int("group_size") == 32);
+  Recipe override_mse =
+      parse(group("num_bits: 4, group_size: 32", "      observer: {weights: mse}\n"));
+  CHECK(override_mse.passes[0].options.get_bool("mse"));
+  Recipe weight_order = parse(group("num_bits: 4, group_size: 32, actorder: weight"));
+  CHECK(weight_order.passes[0].options.get_bool("act_order"));
+  CHECK(weight_order.passes[0].options.get_bool("static_groups"));
+
+  std::vector<std::string> warnings;
+  Recipe fallback =
+      parse(group("num_bits: 4, strategy: channel", "      actorder: group\n"), &warnings);
+  CHECK_FALSE(fallback.passes[0].options.get_bool("act_order"));
+  REQUIRE(warnings.size() == 1);
+  CHECK_THAT(warnings[0], Catch::Contains("falls back to no activation ordering"));
+
+  CHECK_THAT(
+      error_of(group("num_bits: 4, group_size: 32, actorder: group", "      actorder: weight\n")),
+      Catch::Contains("r.yaml:4: GPTQModifier: actorder 'weight' differs from the config "
+                      "group's 'group'"));
+}
+
+TEST_CASE("SparseGPT and Wanda modifiers become pruning passes", "[unit]") {
+  // The sample of src/llmcompressor/modifiers/pruning/sparsegpt/base.py, then Wanda.
+  Recipe recipe = parse(
+      "test_stage:\n  obcq_modifiers:\n    SparseGPTModifier:\n      sparsity: 0.5\n"
+      "      mask_structure: \"2:4\"\n      dampening_frac: 0.001\n      block_size: 128\n"
+      "      targets: ['Linear']\n      ignore: ['re:.*lm_head']\n"
+      "  prune_modifiers:\n    WandaPruningModifier: {sparsity: 0.3}\n");
+  REQUIRE(recipe.passes.size() == 2);
+  const PassOptions& sparsegpt = recipe.passes[0].options;
+  CHECK(sparsegpt.get_float("sparsity") == 0.5);
+  CHECK(sparsegpt.get_string("mask_structure") == "2:4");
+  CHECK(sparsegpt.get_float("damp") == 0.001);
+  CHECK(sparsegpt.get_strings("ignore") == Strings{"re:.*lm_head"});
+  CHECK(recipe.passes[1].pass == "wanda");
+  CHECK(recipe.passes[1].options.get_string("mask_structure") == "0:0");
+  CHECK(parse_mask_structure(sparsegpt.get_string("mask_structure")) == std::make_pair(2, 4));
+}
+
+TEST_CASE("llm-compressor recipe problems name file, line and key", "[unit]") {
+  const std::string group_head =
+      "      config_groups:\n        group_0:\n          targets: [Linear]\n";
+  struct Case {
+    const char* what;
+    std::string text;
+    std::string expected;
+  };
+  const std::vector<Case> cases = {
+      {"unknown key", modifier("GPTQModifier", "      scheme: W4A16\n      blocksize: 64\n"),
+       "r.yaml:5: GPTQModifier: unknown key 'blocksize' (did you mean 'block_size'?) "
+       "(llm-compressor forbids extra inputs)"},
+      {"activation quantization",
+       modifier("GPTQModifier", group_head + "          weights: {num_bits: 4, group_size: 128}\n"
+                                             "          input_activations: {num_bits: 8}\n"),
+       "r.yaml:8: GPTQModifier: config_groups.group_0.input_activations: activation "
+       "quantization is not supported; presso does weight-only integer quantization"},
+      {"float weights",
+       modifier("QuantizationModifier",
+                group_head + "          weights: {num_bits: 8, type: float, group_size: 128}\n"),
+       "r.yaml:7: QuantizationModifier: config_groups.group_0.weights.type: type float is not "
+       "supported"},
+      {"tensor strategy",
+       modifier("QuantizationModifier",
+                group_head + "          weights: {num_bits: 8, strategy: tensor}\n"),
+       "config_groups.group_0.weights.strategy: strategy tensor is not supported"},
+      {"no grouping",
+       modifier("QuantizationModifier", group_head + "          weights:\n"
+                                                     "            num_bits: 4\n"),
+       "r.yaml:7: QuantizationModifier: config_groups.group_0.weights: one scale per tensor"},
+      {"channel with a group size",
+       modifier("QuantizationModifier",
+                group_head + "          weights: {strategy: channel, group_size: 64}\n"),
+       "config_groups.group_0.weights.group_size: a group_size > 0 needs strategy group"},
+      {"num_bits out of range",
+       modifier("GPTQModifier", group_head + "          weights:\n            num_bits: 9\n"
+                                             "            group_size: 128\n"),
+       "r.yaml:8: GPTQModifier: config_groups.group_0.weights.num_bits: 9 is out of range [2, 8]"},
+      {"unknown weights key",
+       modifier("GPTQModifier", group_head + "          weights: {num_bit: 4, group_size: 8}\n"),
+       "unknown key 'config_groups.group_0.weights.num_bit' (did you mean 'num_bits'?)"},
+      {"kv cache",
+       modifier("QuantizationModifier",
+                "      scheme: W4A16\n      "
+                "kv_cache_scheme: {num_bits: 8}\n"),
+       "r.yaml:5: QuantizationModifier: kv_cache_scheme: KV-cache quantization is not supported"},
+      {"activation preset", modifier("QuantizationModifier", "      scheme: W8A8\n"),
+       "r.yaml:4: QuantizationModifier: scheme: preset 'W8A8' quantizes activations"},
+      {"unknown preset", modifier("QuantizationModifier", "      scheme: W4A61\n"),
+       "scheme: unknown preset 'W4A61'"},
+      {"scheme and groups",
+       modifier("QuantizationModifier",
+                "      scheme: W4A16\n" + group_head + "          weights: {group_size: 128}\n"),
+       "r.yaml:4: QuantizationModifier: give either `scheme` or `config_groups`, not both"},
+      {"no scheme", modifier("GPTQModifier", "      block_size: 64\n"),
+       "r.yaml:3: GPTQModifier: needs `scheme` or `config_groups`"},
+      {"awq alone", modifier("AWQModifier", "      n_grid: 10\n"),
+       "r.yaml:3: AWQModifier: needs a later QuantizationModifier or GPTQModifier"},
+      {"unknown modifier", modifier("SmoothQuantModifier", "      smoothing_strength: 0.8\n"),
+       "r.yaml:3: unknown modifier 'SmoothQuantModifier' (available: AWQModifier, GPTQModifier, "
+       "QuantizationModifier, SparseGPTModifier, WandaPruningModifier)"},
+      {"owl", modifier("SparseGPTModifier", "      sparsity: 0.5\n      sparsity_profile: owl\n"),
+       "r.yaml:5: SparseGPTModifier: sparsity_profile: OWL layer-wise sparsity is not supported"},
+      {"pruning key",
+       modifier("WandaPruningModifier", "      sparsity: 0.5\n      block_size: 8\n"),
+       "r.yaml:5: WandaPruningModifier: unknown key 'block_size'"},
+      {"stage without groups", "quant_stage:\n  GPTQModifier: {scheme: W4A16}\n",
+       "r.yaml:2: quant_stage: unknown key 'GPTQModifier' (a stage holds `*_modifiers` groups)"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.what);
+    CHECK_THAT(error_of(c.text), Catch::Contains(c.expected));
+  }
+}
+
+TEST_CASE("only registered passes can be used", "[unit]") {
+  std::vector<PassSchema> only_rtn = {rtn_schema()};
+  std::string error;
+  try {
+    parse_recipe(modifier("GPTQModifier", "      scheme: W4A16\n"), "r.yaml", only_rtn);
+  } catch (const UserError& e) {
+    error = e.what();
+  }
+  CHECK(error == "r.yaml:3: unknown modifier 'GPTQModifier' (available: QuantizationModifier)");
+}
+
+TEST_CASE("translated recipes print and parse back equal", "[unit]") {
+  const std::vector<std::string> recipes = {
+      modifier("GPTQModifier", "      scheme: W4A16_ASYM\n      ignore: [lm_head]\n"),
+      modifier("QuantizationModifier", "      scheme: {W4A16: [\"re:.*q_proj$\"]}\n"),
+      "s_stage:\n  m_modifiers:\n    AWQModifier: {mappings: [{smooth_layer: \"re:.*norm$\", "
+      "balance_layers: [\"re:.*q_proj$\"], activation_hook_target: null}]}\n"
+      "    GPTQModifier: {scheme: W8A16, dampening_frac: null}\n",
+      "s_stage:\n  m_modifiers:\n    SparseGPTModifier: {sparsity: 0.7, mask_structure: "
+      "\"0:0\"}\n",
+  };
+  for (const auto& text : recipes) {
+    INFO(text);
+    Recipe first = parse(text);
+    CHECK(parse(print_recipe(first)) == first);
+  }
+}

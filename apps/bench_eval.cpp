@@ -56,12 +56,12 @@ double flops_per_token(const presso::Model& model, int64_t seqlen) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  presso::use_all_cpu_cores();
+  presso::configure_runtime();
   std::string model_dir = "tests/data/sotu-llama-16m";
   std::string data = "tests/data/eval.txt";
   int64_t seqlen = 512;
   int64_t windows = 32;
-  int64_t batch_size = 4;
+  int64_t batch_size = 8;
   std::string device_name = "cpu";
   CLI::App app{"Evaluation throughput vs. the machine's GEMM rate"};
   app.add_option("--model", model_dir)->capture_default_str();
@@ -93,6 +93,7 @@ int main(int argc, char** argv) {
   presso::compute_perplexity(model, tokens, options);  // warm-up: loads blocks, fills caches
   const auto result = presso::compute_perplexity(model, tokens, options);
   const double gflops = result.tokens_per_second * flops_per_token(model, seqlen) / 1e9;
+  const double gemm_best = std::max({gemm_mlp, gemm_head, gemm_square});
 
   std::printf("device %s  threads %d  %s\n", device.str().c_str(), at::get_num_threads(),
               presso::libtorch_description().c_str());
@@ -104,9 +105,9 @@ int main(int argc, char** argv) {
               static_cast<long long>(config.vocab_size), gemm_head);
   std::printf("gemm 2048^3: %.1f GFLOP/s\n", gemm_square);
   std::printf("eval %s: %lld windows x %lld tokens, batch %lld: %.3f s, %.0f tokens/s, %.1f GFLOP/s "
-              "(%.0f%% of the lm_head-shaped GEMM), ppl %.4f\n",
+              "= %.0f%% of the best GEMM rate, ppl %.4f\n",
               model_dir.c_str(), static_cast<long long>(result.windows),
               static_cast<long long>(seqlen), static_cast<long long>(batch_size), result.seconds,
-              result.tokens_per_second, gflops, 100.0 * gflops / gemm_head, result.ppl);
+              result.tokens_per_second, gflops, 100.0 * gflops / gemm_best, result.ppl);
   return 0;
 }

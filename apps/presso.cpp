@@ -9,7 +9,7 @@
 #include "lib/eval/runtime.h"
 
 int main(int argc, char** argv) {
-  presso::use_all_cpu_cores();
+  presso::configure_runtime();
   CLI::App app{
       "presso: post-training compression of transformer language models.\n"
       "Reads Hugging Face checkpoints, runs them as transformers does and measures perplexity."};

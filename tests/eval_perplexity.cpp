@@ -20,10 +20,11 @@ TEST_CASE("perplexity of every fixture model matches transformers within 0.1%", 
   auto fx = fixtures_or_skip();
   if (!fx) return;
   const std::string text = presso::read_file_bytes((*fx / "text" / "eval.txt").string());
-  int checked = 0;
+  int checked = 0, expected_checks = 0;
   for (const auto& dir : checkpoint_dirs(*fx, "models")) {
     const auto reference_path = dir / "reference_ppl.json";
     if (!std::filesystem::exists(reference_path)) continue;
+    expected_checks += 2;
     const auto reference = nlohmann::json::parse(presso::read_file_bytes(reference_path.string()));
     const auto model = presso::Model::open(dir.string());
     const auto tokens = presso::Tokenizer::from_model_dir(dir.string()).encode(text, false);
@@ -46,7 +47,8 @@ TEST_CASE("perplexity of every fixture model matches transformers within 0.1%", 
       ++checked;
     }
   }
-  REQUIRE(checked >= 4);
+  REQUIRE(checked > 0);
+  REQUIRE(checked == expected_checks);
 }
 
 TEST_CASE("perplexity rejects text shorter than one window", "[unit]") {

@@ -32,9 +32,10 @@ void add_eval_command(CLI::App& app) {
       ->check(CLI::Range(int64_t{2}, int64_t{1} << 20));
   cmd->add_option("--max-windows", *max_windows, "evaluate only the first K windows (0 = all)")
       ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--batch-size", options->batch_size, "windows per forward pass")
+  cmd->add_option("--batch-size", options->batch_size,
+                  "windows per forward pass; 0 = auto (up to 8, at most 512 MiB of logits)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--device", options->device, "cpu, cuda or cuda:N")->capture_default_str();
   cmd->add_option("--json", options->json_path, "write the JSON report here (ppl under 'ppl')");
   cmd->add_option("--baseline", options->baseline_path,

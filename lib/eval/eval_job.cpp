@@ -90,7 +90,7 @@ nlohmann::json run_eval(const EvalOptions& options) {
       {"tokens_scored", result.tokens_scored},
       {"windows", result.windows},
       {"seqlen", options.seqlen},
-      {"batch_size", options.batch_size},
+      {"batch_size", result.batch_size},
       {"text_tokens", tokens.size()},
       {"seconds", result.seconds},
       {"tokens_per_second", result.tokens_per_second},

@@ -15,7 +15,7 @@ struct EvalOptions {
   std::string data_path;
   int64_t seqlen = 512;
   std::optional<int64_t> max_windows;
-  int64_t batch_size = 4;
+  int64_t batch_size = 0;  // 0 = auto_batch_size()
   std::string device = "cpu";
   std::string json_path;                  // empty: no report file
   std::string baseline_path;              // empty: no gate

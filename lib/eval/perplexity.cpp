@@ -8,12 +8,21 @@
 
 namespace presso {
 
+int64_t auto_batch_size(int64_t seqlen, int64_t vocab_size) {
+  constexpr int64_t kMaxLogits = int64_t{1} << 27;
+  return std::clamp<int64_t>(kMaxLogits / std::max<int64_t>(1, seqlen * vocab_size), 1, 8);
+}
+
 int64_t count_windows(int64_t n_tokens, int64_t seqlen) { return n_tokens / seqlen; }
 
 PerplexityResult compute_perplexity(const Model& model, const std::vector<int32_t>& tokens,
                                     const PerplexityOptions& options) {
   if (options.seqlen < 2) fail_user("--seqlen must be at least 2, got {}", options.seqlen);
-  if (options.batch_size < 1) fail_user("--batch-size must be at least 1, got {}", options.batch_size);
+  if (options.batch_size < 0) fail_user("--batch-size must be 0 (auto) or positive, got {}",
+                                        options.batch_size);
+  const int64_t batch_size = options.batch_size > 0
+                                 ? options.batch_size
+                                 : auto_batch_size(options.seqlen, model.config().vocab_size);
   int64_t windows = count_windows(static_cast<int64_t>(tokens.size()), options.seqlen);
   if (windows == 0)
     fail_user("the text has {} tokens, fewer than one window of --seqlen {}", tokens.size(),
@@ -28,20 +37,23 @@ PerplexityResult compute_perplexity(const Model& model, const std::vector<int32_
                            .view({windows, options.seqlen});
   const auto start = std::chrono::steady_clock::now();
   double nll_sum = 0;
-  for (int64_t first = 0; first < windows; first += options.batch_size) {
-    const int64_t count = std::min(options.batch_size, windows - first);
+  for (int64_t first = 0; first < windows; first += batch_size) {
+    const int64_t count = std::min(batch_size, windows - first);
     const auto ids = all_ids.narrow(0, first, count).to(options.device);
     const auto logits = model.forward(ids);  // [B, T, V] fp32
-    // Position t predicts token t+1: score tokens 1..T-1.
-    const auto log_probs = logits.narrow(1, 0, options.seqlen - 1).log_softmax(-1);
+    // Position t predicts token t+1: score tokens 1..T-1. NLL = logsumexp(z) - z[target], which
+    // never materialises the [B, T, V] log-softmax.
+    const auto scored = logits.narrow(1, 0, options.seqlen - 1);
     const auto targets = ids.narrow(1, 1, options.seqlen - 1).unsqueeze(-1);
-    nll_sum -= log_probs.gather(-1, targets).to(torch::kFloat64).sum().item<double>();
+    const auto nll = scored.logsumexp(-1) - scored.gather(-1, targets).squeeze(-1);
+    nll_sum += nll.to(torch::kFloat64).sum().item<double>();
     if (options.on_batch) options.on_batch(first + count);
   }
   PerplexityResult result;
   result.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   result.windows = windows;
+  result.batch_size = batch_size;
   result.tokens_scored = windows * (options.seqlen - 1);
   result.nll_sum = nll_sum;
   result.ppl = std::exp(nll_sum / static_cast<double>(result.tokens_scored));

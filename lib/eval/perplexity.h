@@ -16,7 +16,7 @@ namespace presso {
 struct PerplexityOptions {
   int64_t seqlen = 512;
   std::optional<int64_t> max_windows;  // first K windows only
-  int64_t batch_size = 4;              // windows per forward
+  int64_t batch_size = 0;              // windows per forward; 0 = auto_batch_size()
   torch::Device device = torch::kCPU;
   std::function<void(int64_t windows_done)> on_batch;  // progress callback
 };
@@ -26,9 +26,14 @@ struct PerplexityResult {
   double nll_sum = 0;         // natural log, summed over scored tokens
   int64_t tokens_scored = 0;  // windows * (seqlen - 1)
   int64_t windows = 0;
+  int64_t batch_size = 0;     // windows per forward, as used
   double seconds = 0;         // forward + loss time, tokenization excluded
   double tokens_per_second = 0;  // tokens run through the model (windows * seqlen) per second
 };
+
+// Windows per forward when not given: up to 8 (on the CI machine the forward reaches half the
+// GEMM rate from 8 windows of 512, a quarter at 2), but at most 2^27 floats (512 MiB) of logits.
+int64_t auto_batch_size(int64_t seqlen, int64_t vocab_size);
 
 // Number of windows the protocol uses for `n_tokens` tokens (before max_windows).
 int64_t count_windows(int64_t n_tokens, int64_t seqlen);

@@ -1,10 +1,14 @@
 #include "lib/eval/runtime.h"
 
 #include <cstdlib>
+#include <limits>
 #include <optional>
 #include <thread>
 
 #include <ATen/Parallel.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <torch/cuda.h>
 #include <torch/version.h>
@@ -33,10 +37,15 @@ torch::Device parse_device(const std::string& text) {
   return *device;
 }
 
-void use_all_cpu_cores() {
-  if (std::getenv("OMP_NUM_THREADS") != nullptr) return;
-  const unsigned cores = std::thread::hardware_concurrency();
-  if (cores > 0) at::set_num_threads(static_cast<int>(cores));
+void configure_runtime() {
+  if (std::getenv("OMP_NUM_THREADS") == nullptr) {
+    const unsigned cores = std::thread::hardware_concurrency();
+    if (cores > 0) at::set_num_threads(static_cast<int>(cores));
+  }
+#ifdef __GLIBC__
+  mallopt(M_MMAP_MAX, 0);  // large blocks from the heap too, so they are reused, not unmapped
+  mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());
+#endif
 }
 
 std::string libtorch_description() {

@@ -17,35 +17,14 @@
 #include "lib/io/safetensors.h"
 #include "lib/tokenizer/tokenizer.h"
 #include "tests/fixtures.h"
+#include "tests/temp_dir.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
 
-// A scratch folder per test case, removed at the end.
-class ScratchDir {
- public:
-  ScratchDir() {
-    const std::string name =
-        "presso_calib_" + std::to_string(::getpid()) + "_" + std::to_string(counter_++);
-    path_ = fs::temp_directory_path() / name;
-    fs::create_directories(path_);
-  }
-  ~ScratchDir() { fs::remove_all(path_); }
-  std::string write(const std::string& name, const std::string& contents) const {
-    const std::string path = (path_ / name).string();
-    std::ofstream(path, std::ios::binary) << contents;
-    return path;
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  static inline int counter_ = 0;
-  fs::path path_;
-};
-
-std::string tensor_file(const ScratchDir& dir, const std::string& name,
+std::string tensor_file(const presso::test::TempDir& dir, const std::string& name,
                         const std::vector<std::pair<std::string, torch::Tensor>>& tensors) {
   const std::string path = dir.file(name);
   presso::SafetensorsWriter writer(path);
@@ -83,7 +62,7 @@ TEST_CASE("formats are chosen by name or by extension", "[unit]") {
 }
 
 TEST_CASE("JSONL gives the named field of each line, skipping blank lines", "[unit]") {
-  ScratchDir dir;
+  presso::test::TempDir dir("calib");
   const std::string path = dir.write(
       "c.jsonl",
       "{\"text\": \"first doc\", \"id\": 1}\r\n\n{\"id\": 2, \"text\": \"second \\u00e9\"}\n"
@@ -95,7 +74,7 @@ TEST_CASE("JSONL gives the named field of each line, skipping blank lines", "[un
 }
 
 TEST_CASE("JSONL errors name the file, the line and the field", "[unit]") {
-  ScratchDir dir;
+  presso::test::TempDir dir("calib");
   std::string good;
   for (int i = 0; i < 6; ++i) good += "{\"text\": \"ok\"}\n";
   const std::string bad_json = dir.write("bad.jsonl", good + "{\"text\": \"unterminated}\n");
@@ -118,7 +97,7 @@ TEST_CASE("JSONL errors name the file, the line and the field", "[unit]") {
 }
 
 TEST_CASE("pre-tokenized safetensors ids are read flat, rows in order, padding dropped", "[unit]") {
-  ScratchDir dir;
+  presso::test::TempDir dir("calib");
   const std::string flat =
       tensor_file(dir, "flat.safetensors", {{"input_ids", torch::arange(10, torch::kInt64)}});
   CHECK(presso::read_safetensors_ids(flat, 100) ==
@@ -134,7 +113,7 @@ TEST_CASE("pre-tokenized safetensors ids are read flat, rows in order, padding d
 }
 
 TEST_CASE("pre-tokenized safetensors errors name the file, tensor and position", "[unit]") {
-  ScratchDir dir;
+  presso::test::TempDir dir("calib");
   const std::string floats =
       tensor_file(dir, "f.safetensors", {{"input_ids", torch::zeros({4}, torch::kFloat32)}});
   CHECK_THROWS_WITH(presso::read_safetensors_ids(floats, 10),
@@ -156,7 +135,7 @@ TEST_CASE("pre-tokenized safetensors errors name the file, tensor and position",
 
 TEST_CASE("pre-tokenized JSON ids: a list or a list of lists, checked element by element",
           "[unit]") {
-  ScratchDir dir;
+  presso::test::TempDir dir("calib");
   CHECK(presso::read_json_ids(dir.write("a.json", "[3, 1, 4]"), 5) ==
         std::vector<int32_t>{3, 1, 4});
   CHECK(presso::read_json_ids(dir.write("b.json", "[[3, 1], [4, 1, 0]]"), 5) ==
@@ -180,7 +159,7 @@ TEST_CASE("pre-tokenized JSON ids: a list or a list of lists, checked element by
 // From here on the tokenizer is needed.
 
 TEST_CASE("plain text is tokenized whole without special tokens", "[unit]") {
-  ScratchDir dir;
+  presso::test::TempDir dir("calib");
   const std::string text =
       presso::read_file_bytes((presso::test::test_data() / "calib.txt").string()).substr(0, 20000);
   const std::string path = dir.write("calib.txt", text);
@@ -197,7 +176,7 @@ TEST_CASE("plain text is tokenized whole without special tokens", "[unit]") {
 }
 
 TEST_CASE("a text too short for the windows says how many tokens it has and needs", "[unit]") {
-  ScratchDir dir;
+  presso::test::TempDir dir("calib");
   const std::string path = dir.write("short.txt", "Fellow citizens of the Senate.");
   const std::vector<int32_t> tokens =
       presso::load_calibration_tokens(source_for(path), llama_tokenizer());
@@ -207,7 +186,7 @@ TEST_CASE("a text too short for the windows says how many tokens it has and need
 }
 
 TEST_CASE("JSONL documents are tokenized one by one and joined by the separator", "[unit]") {
-  ScratchDir dir;
+  presso::test::TempDir dir("calib");
   const std::string path =
       dir.write("docs.jsonl", "{\"text\": \"The Union\"}\n{\"text\": \"is strong.\"}\n");
   const presso::Tokenizer& tokenizer = llama_tokenizer();
@@ -228,7 +207,7 @@ TEST_CASE("JSONL documents are tokenized one by one and joined by the separator"
 
 TEST_CASE("pre-tokenized ids are checked against the tokenizer's or the given vocabulary",
           "[unit]") {
-  ScratchDir dir;
+  presso::test::TempDir dir("calib");
   const std::string path = dir.write("ids.json", "[0, 8191, 8192]");
   presso::CalibrationSource source = source_for(path);
   CHECK_THROWS_WITH(presso::load_calibration_tokens(source, llama_tokenizer()),

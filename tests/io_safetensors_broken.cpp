@@ -14,24 +14,14 @@
 
 #include "lib/common/errors.h"
 #include "lib/io/safetensors.h"
+#include "tests/temp_dir.h"
 
 namespace fs = std::filesystem;
+using presso::test::TempDir;
 using presso::SafetensorsFile;
 using presso::TensorStore;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& tag) {
-    static int counter = 0;
-    path = fs::temp_directory_path() / ("presso_test_" + tag + "_" + std::to_string(::getpid()) +
-                                        "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 std::string le64(uint64_t value) {
   std::string bytes(8, '\0');

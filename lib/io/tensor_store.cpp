@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "lib/common/errors.h"
+#include "lib/common/text.h"
 #include "lib/io/safetensors.h"
 
 namespace presso {
@@ -58,21 +59,6 @@ std::map<std::string, std::string> read_weight_map(const fs::path& index_path) {
     shard_of[item.key()] = shard.get<std::string>();
   }
   return shard_of;
-}
-
-size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diagonal = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t substitution = diagonal + (a[i - 1] != b[j - 1] ? 1 : 0);
-      diagonal = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, substitution});
-    }
-  }
-  return row[b.size()];
 }
 
 }  // namespace

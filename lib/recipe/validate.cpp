@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "lib/common/errors.h"
+#include "lib/common/text.h"
 #include "lib/recipe/raw_recipe.h"
 
 namespace presso::recipe_internal {
@@ -27,21 +28,6 @@ void ProblemList::throw_if_any() const {
 }
 
 namespace {
-
-size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diagonal = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
-}
 
 std::string folded(const std::string& word) {
   std::string out;

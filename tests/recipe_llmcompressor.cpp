@@ -6,28 +6,14 @@
 
 #include "lib/common/errors.h"
 #include "lib/recipe/recipe.h"
+#include "tests/recipe_helpers.h"
 
 namespace {
 
 using namespace presso;
-
-const std::vector<PassSchema>& schemas() {
-  static const std::vector<PassSchema> all = standard_schemas();
-  return all;
-}
-
-Recipe parse(const std::string& text, std::vector<std::string>* warnings = nullptr) {
-  return parse_recipe(text, "r.yaml", schemas(), warnings);
-}
-
-std::string error_of(const std::string& text) {
-  try {
-    parse(text);
-  } catch (const UserError& e) {
-    return e.what();
-  }
-  return "";
-}
+using presso::test::error_of;
+using presso::test::parse;
+using presso::test::schemas;
 
 // A one-modifier recipe: `body` is the modifier's arguments, indented by 6.
 std::string modifier(const std::string& name, const std::string& body) {

@@ -5,27 +5,14 @@
 
 #include "lib/common/errors.h"
 #include "lib/recipe/recipe.h"
+#include "tests/recipe_helpers.h"
 
 namespace {
 
 using namespace presso;
-
-const std::vector<PassSchema>& schemas() {
-  static const std::vector<PassSchema> all = standard_schemas();
-  return all;
-}
-
-Recipe parse(const std::string& text) { return parse_recipe(text, "r.yaml", schemas()); }
-
-// The UserError text, or "" when the recipe parses.
-std::string error_of(const std::string& text) {
-  try {
-    parse(text);
-  } catch (const UserError& e) {
-    return e.what();
-  }
-  return "";
-}
+using presso::test::error_of;
+using presso::test::parse;
+using presso::test::schemas;
 
 std::string data(const std::string& name) {
   return std::string(PRESSO_TEST_DATA) + "/recipes/" + name;

@@ -5,17 +5,14 @@
 
 #include "lib/common/errors.h"
 #include "lib/recipe/recipe.h"
+#include "tests/recipe_helpers.h"
 
 namespace {
 
 using namespace presso;
-
-const std::vector<PassSchema>& schemas() {
-  static const std::vector<PassSchema> all = standard_schemas();
-  return all;
-}
-
-Recipe parse(const std::string& text) { return parse_recipe(text, "r.yaml", schemas()); }
+using presso::test::error_of;
+using presso::test::parse;
+using presso::test::schemas;
 
 // A two-block llama-shaped model: hidden 256, intermediate `intermediate`, untied lm_head.
 std::vector<LinearInfo> llama_linears(int64_t intermediate = 384) {

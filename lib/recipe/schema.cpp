@@ -115,67 +115,56 @@ std::string format_option_value(const OptionValue& value) {
   return std::visit(Visitor{}, value);
 }
 
-OptionSpec bool_option(std::string key, bool default_value, std::string doc) {
+namespace {
+
+OptionSpec make_option(std::string key, OptionType type, OptionValue default_value,
+                       std::string doc) {
   OptionSpec spec;
   spec.key = std::move(key);
-  spec.type = OptionType::kBool;
-  spec.default_value = default_value;
+  spec.type = type;
+  spec.default_value = std::move(default_value);
   spec.doc = std::move(doc);
   return spec;
 }
 
+}  // namespace
+
+OptionSpec bool_option(std::string key, bool default_value, std::string doc) {
+  return make_option(std::move(key), OptionType::kBool, default_value, std::move(doc));
+}
+
 OptionSpec int_option(std::string key, int64_t default_value, std::optional<double> min,
                       std::optional<double> max, std::string doc) {
-  OptionSpec spec;
-  spec.key = std::move(key);
-  spec.type = OptionType::kInt;
-  spec.default_value = default_value;
+  OptionSpec spec = make_option(std::move(key), OptionType::kInt, default_value, std::move(doc));
   spec.min = min;
   spec.max = max;
-  spec.doc = std::move(doc);
   return spec;
 }
 
 OptionSpec float_option(std::string key, double default_value, std::optional<double> min,
                         std::optional<double> max, std::string doc) {
-  OptionSpec spec;
-  spec.key = std::move(key);
-  spec.type = OptionType::kFloat;
-  spec.default_value = default_value;
+  OptionSpec spec = make_option(std::move(key), OptionType::kFloat, default_value, std::move(doc));
   spec.min = min;
   spec.max = max;
-  spec.doc = std::move(doc);
   return spec;
 }
 
 OptionSpec enum_option(std::string key, std::string default_value, std::vector<std::string> allowed,
                        std::string doc) {
-  OptionSpec spec;
-  spec.key = std::move(key);
-  spec.type = OptionType::kEnum;
-  spec.default_value = std::move(default_value);
+  OptionSpec spec =
+      make_option(std::move(key), OptionType::kEnum, std::move(default_value), std::move(doc));
   spec.allowed = std::move(allowed);
-  spec.doc = std::move(doc);
   return spec;
 }
 
 OptionSpec string_option(std::string key, std::string default_value, std::string doc) {
-  OptionSpec spec;
-  spec.key = std::move(key);
-  spec.type = OptionType::kString;
-  spec.default_value = std::move(default_value);
-  spec.doc = std::move(doc);
-  return spec;
+  return make_option(std::move(key), OptionType::kString, std::move(default_value), std::move(doc));
 }
 
 OptionSpec string_list_option(std::string key, std::vector<std::string> default_value,
                               std::string doc) {
-  OptionSpec spec;
-  spec.key = std::move(key);
-  spec.type = OptionType::kStringList;
-  spec.default_value = std::move(default_value);
-  spec.doc = std::move(doc);
-  return spec;
+  return make_option(std::move(key), OptionType::kStringList, std::move(default_value),
+                     std::move(doc));
 }
 
 void PassOptions::set(const std::string& key, OptionValue value) {

@@ -266,6 +266,14 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
   }
   config.family = family->name;
   family->parse_config(reader, config);
+  // An id, or a list of ids (Llama 3 lists several); the first one separates documents.
+  if (auto eos = root.find("eos_token_id"); eos != root.end()) {
+    if (eos->is_number_integer()) {
+      config.eos_token_id = eos->get<int64_t>();
+    } else if (eos->is_array() && !eos->empty() && eos->front().is_number_integer()) {
+      config.eos_token_id = eos->front().get<int64_t>();
+    }
+  }
   if (auto q = root.find("quantization_config"); q != root.end() && !q->is_null()) {
     config.quantization_config = q->dump();
   }

@@ -70,6 +70,7 @@ struct ModelConfig {
   bool scale_attn_weights = true;
   bool scale_attn_by_inverse_layer_idx = false;
 
+  std::optional<int64_t> eos_token_id;  // the first one when config.json lists several
   std::string quantization_config;  // raw JSON of `quantization_config`, empty if none
 };
 

@@ -78,6 +78,9 @@ struct FamilySpec {
   std::vector<NormSpec> block_norms;
   std::vector<LinearSpec> block_linears;
   std::vector<ScaleGroup> scale_groups;
+  // The block's linears grouped by shared input, groups in forward order (each reads what the
+  // groups before it produce): the steps of true-sequential quantization.
+  std::vector<std::vector<std::string>> sequential_groups;
   BlockForward forward = nullptr;
 
   std::string block_name(int index) const;  // "model.layers.3."

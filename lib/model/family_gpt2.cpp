@@ -79,6 +79,7 @@ FamilySpec describe_gpt2(const ModelConfig& c) {
       {"mlp.c_proj", h, c.intermediate_size, true, true},
   };
   s.scale_groups = {{"ln_1", {"attn.c_attn"}}, {"ln_2", {"mlp.c_fc"}}};
+  s.sequential_groups = {{"attn.c_attn"}, {"attn.c_proj"}, {"mlp.c_fc"}, {"mlp.c_proj"}};
   s.forward = gpt2_block;
   return s;
 }

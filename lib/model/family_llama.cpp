@@ -149,6 +149,10 @@ FamilySpec describe_llama(const ModelConfig& c) {
   }
   s.scale_groups.push_back({"post_attention_layernorm", {"mlp.gate_proj", "mlp.up_proj"}});
   s.scale_groups.push_back({"mlp.up_proj", {"mlp.down_proj"}});
+  s.sequential_groups = {{"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"},
+                         {"self_attn.o_proj"},
+                         {"mlp.gate_proj", "mlp.up_proj"},
+                         {"mlp.down_proj"}};
   s.forward = llama_block;
   return s;
 }

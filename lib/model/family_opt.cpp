@@ -101,6 +101,10 @@ FamilySpec describe_opt(const ModelConfig& c) {
   }
   s.scale_groups.push_back({"self_attn.v_proj", {"self_attn.out_proj"}});
   if (c.layer_norm_before) s.scale_groups.push_back({"final_layer_norm", {"fc1"}});
+  s.sequential_groups = {{"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"},
+                         {"self_attn.out_proj"},
+                         {"fc1"},
+                         {"fc2"}};
   s.forward = opt_block;
   return s;
 }

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <set>
 #include <utility>
 
 #include "lib/common/errors.h"
@@ -13,6 +14,7 @@ Model Model::open(const std::string& dir) {
   Model model;
   model.dir_ = dir;
   model.config_ = std::make_unique<ModelConfig>(load_model_config(dir));
+  model.packed_ = PackedWeights::parse(model.config_->quantization_config, model.config_->path);
   const FamilyEntry* entry = find_family(model.config_->model_type);
   if (entry == nullptr)
     fail_internal("no family for parsed model_type '{}'", model.config_->model_type);
@@ -54,7 +56,12 @@ Linear Model::load_linear(const LinearSpec& spec, const std::string& prefix,
                           const std::string& needed_by) const {
   Linear linear;
   linear.name = prefix + spec.name;
-  if (spec.conv1d) {
+  if (packed_.is_packed(linear.name, store_)) {
+    // Packed layouts are defined on [out, in], Conv1D or not; stored_transposed still tells a
+    // dense writer how the source stored it.
+    linear.weight = packed_.load_dequantized(linear.name, store_, spec.out, spec.in).to(device_);
+    linear.stored_transposed = spec.conv1d;
+  } else if (spec.conv1d) {
     // Conv1D keeps [in, out]; every linear in memory is [out, in].
     linear.weight =
         load_tensor(linear.name + ".weight", {spec.in, spec.out}, needed_by).t().contiguous();
@@ -96,11 +103,27 @@ const Model::Outer& Model::outer() const {
   if (spec_.project_in) o.project_in = load_linear(*spec_.project_in, spec_.prefix, what);
   if (spec_.project_out) o.project_out = load_linear(*spec_.project_out, spec_.prefix, what);
   if (spec_.final_norm) o.final_norm = load_norm(*spec_.final_norm, spec_.prefix, what);
-  o.lm_head = spec_.tied_lm_head
-                  ? o.embed_tokens
-                  : load_tensor(spec_.lm_head + ".weight", {c.vocab_size, embed_dim}, what);
   outer_ = std::move(o);
   return *outer_;
+}
+
+// Loaded on first use, apart from the embeddings: the compression driver embeds its calibration
+// windows and never needs the head, which can be as large as the embedding table.
+const torch::Tensor& Model::lm_head_weight() const {
+  const Outer& o = outer();
+  if (o.lm_head.defined()) return o.lm_head;
+  const ModelConfig& c = *config_;
+  const int64_t embed_dim = spec_.project_in ? c.word_embed_proj_dim : c.hidden_size;
+  torch::Tensor weight;
+  if (spec_.tied_lm_head) {
+    weight = o.embed_tokens;
+  } else if (packed_.is_packed(spec_.lm_head, store_)) {
+    weight = packed_.load_dequantized(spec_.lm_head, store_, c.vocab_size, embed_dim).to(device_);
+  } else {
+    weight = load_tensor(spec_.lm_head + ".weight", {c.vocab_size, embed_dim}, "the head");
+  }
+  outer_->lm_head = weight;
+  return outer_->lm_head;
 }
 
 torch::Tensor Model::embed(const torch::Tensor& input_ids) const {
@@ -162,7 +185,7 @@ torch::Tensor Model::head(const torch::Tensor& hidden) const {
   auto x = hidden.to(device_);
   if (o.final_norm) x = apply_norm(*spec_.final_norm, *o.final_norm, x);
   if (o.project_out) x = run_linear(*o.project_out, x, nullptr);
-  return torch::linear(x, o.lm_head);
+  return torch::linear(x, lm_head_weight());
 }
 
 torch::Tensor Model::forward(const torch::Tensor& input_ids) const {
@@ -179,7 +202,7 @@ torch::Tensor Model::forward(const torch::Tensor& input_ids) const {
 void Model::to(torch::Device device) {
   device_ = device;
   if (outer_) {
-    const bool tied = outer_->lm_head.is_same(outer_->embed_tokens);
+    const bool tied = spec_.tied_lm_head;
     outer_->embed_tokens = outer_->embed_tokens.to(device);
     if (outer_->positions.defined()) outer_->positions = outer_->positions.to(device);
     for (auto* linear : {&outer_->project_in, &outer_->project_out}) {
@@ -191,11 +214,15 @@ void Model::to(torch::Device device) {
       if (n.weight.defined()) n.weight = n.weight.to(device);
       if (n.bias) n.bias = n.bias->to(device);
     }
-    outer_->lm_head = tied ? outer_->embed_tokens : outer_->lm_head.to(device);
+    if (outer_->lm_head.defined()) {
+      outer_->lm_head = tied ? outer_->embed_tokens : outer_->lm_head.to(device);
+    }
   }
   for (auto& block : blocks_)
     if (block) block->to(device);
 }
+
+void Model::release_outer() { outer_.reset(); }
 
 void Model::release_blocks() {
   for (auto& block : blocks_) block.reset();
@@ -204,8 +231,15 @@ void Model::release_blocks() {
 std::vector<std::string> Model::tensor_names() const {
   std::vector<std::string> names{spec_.tensor(spec_.embed_tokens)};
   if (spec_.positions) names.push_back(spec_.tensor(spec_.positions->name));
+  auto add_weight = [&](const std::string& linear) {
+    if (packed_.is_packed(linear, store_)) {
+      for (auto& name : packed_.stored_tensors(linear, store_)) names.push_back(std::move(name));
+    } else {
+      names.push_back(linear + ".weight");
+    }
+  };
   auto add_linear = [&](const LinearSpec& l, const std::string& prefix) {
-    names.push_back(prefix + l.name + ".weight");
+    add_weight(prefix + l.name);
     if (l.bias) names.push_back(prefix + l.name + ".bias");
   };
   auto add_norm = [&](const NormSpec& n, const std::string& prefix) {
@@ -220,13 +254,38 @@ std::vector<std::string> Model::tensor_names() const {
     for (const auto& l : spec_.block_linears) add_linear(l, prefix);
   }
   if (spec_.final_norm) add_norm(*spec_.final_norm, spec_.prefix);
-  if (!spec_.tied_lm_head) names.push_back(spec_.lm_head + ".weight");
+  if (!spec_.tied_lm_head) add_weight(spec_.lm_head);
   return names;
+}
+
+std::vector<Model::LinearShape> Model::linear_shapes() const {
+  std::vector<LinearShape> linears;
+  auto add = [&](const LinearSpec& l, const std::string& prefix) {
+    linears.push_back({prefix + l.name, l.out, l.in});
+  };
+  if (spec_.project_in) add(*spec_.project_in, spec_.prefix);
+  if (spec_.project_out) add(*spec_.project_out, spec_.prefix);
+  for (int i = 0; i < num_blocks(); ++i)
+    for (const auto& l : spec_.block_linears) add(l, spec_.block_name(i));
+  if (!spec_.tied_lm_head) {
+    const int64_t embed_dim =
+        spec_.project_in ? config_->word_embed_proj_dim : config_->hidden_size;
+    linears.push_back({spec_.lm_head, config_->vocab_size, embed_dim});
+  }
+  return linears;
 }
 
 int64_t Model::parameter_count() const {
   int64_t count = 0;
+  std::set<std::string> packed_tensors;
+  for (const auto& linear : linear_shapes()) {
+    if (!packed_.is_packed(linear.name, store_)) continue;
+    count += linear.out * linear.in;
+    for (auto& name : packed_.stored_tensors(linear.name, store_))
+      packed_tensors.insert(std::move(name));
+  }
   for (const auto& name : tensor_names()) {
+    if (packed_tensors.count(name)) continue;
     if (!store_.contains(name))
       fail_user("{}: tensor '{}' is missing from the checkpoint", dir_, name);
     int64_t numel = 1;

@@ -18,26 +18,31 @@
 #include "lib/model/config.h"
 #include "lib/model/family.h"
 #include "lib/model/ops.h"
+#include "lib/model/packed_weights.h"
 
 namespace presso {
 
 class Model {
  public:
   // Reads config.json and opens the safetensors lazily; no weight is read yet. UserError for a
-  // bad config or a checkpoint without the family's embedding tensor.
+  // bad config, a quantization_config presso cannot read (packed_weights.h), or a checkpoint
+  // without the family's embedding tensor.
   static Model open(const std::string& dir);
 
   const std::string& dir() const { return dir_; }
   const ModelConfig& config() const { return *config_; }
   const FamilySpec& family() const { return spec_; }
   const TensorStore& tensors() const { return store_; }
+  // Linears stored packed (a quantized checkpoint); they load dequantized to fp32 [out, in].
+  const PackedWeights& packed() const { return packed_; }
   int num_blocks() const { return static_cast<int>(config_->num_layers); }
   torch::Device device() const { return device_; }
 
   // input_ids [B, T] int64 -> hidden [B, T, hidden_size] (token + learned position embeddings).
   torch::Tensor embed(const torch::Tensor& input_ids) const;
-  // Reads block `index`'s weights (fp32, Conv1D transposed to [out, in]) onto device(). UserError
-  // naming the tensor if one is missing or has the wrong shape.
+  // Reads block `index`'s weights (fp32, Conv1D transposed to [out, in], packed linears
+  // dequantized) onto device(). UserError naming the tensor if one is missing or has the wrong
+  // shape.
   DecoderBlock load_block(int index) const;
   // hidden [B, T, H] -> [B, T, H]; `hook` (optional) sees every linear's input first.
   torch::Tensor run_block(const DecoderBlock& block, const torch::Tensor& hidden,
@@ -51,9 +56,15 @@ class Model {
   void to(torch::Device device);
   // Drops the blocks kept by forward().
   void release_blocks();
+  // Drops the embeddings, final norm and lm_head (loaded again on next use), e.g. once the
+  // compression driver has embedded its calibration windows.
+  void release_outer();
 
-  // Every stored tensor the model reads (a tied lm_head is not one), for counting and writing.
+  // Every stored tensor the model reads (a tied lm_head is not one), for counting and writing;
+  // a packed linear contributes its stored tensors (qweight, ... or weight_packed, ...).
   std::vector<std::string> tensor_names() const;
+  // Parameters of the model as transformers counts the dense one: a packed linear counts as its
+  // logical [out, in] weight.
   int64_t parameter_count() const;
 
  private:
@@ -63,11 +74,21 @@ class Model {
     std::optional<Linear> project_in;
     std::optional<Linear> project_out;
     std::optional<Norm> final_norm;
-    torch::Tensor lm_head;  // [vocab, ...]; the embedding itself when tied
+    torch::Tensor lm_head;  // [vocab, ...]; the embedding itself when tied; see lm_head_weight()
+  };
+
+  struct LinearShape {
+    std::string name;  // full name, no suffix
+    int64_t out = 0;
+    int64_t in = 0;
   };
 
   Model() = default;
   const Outer& outer() const;
+  const torch::Tensor& lm_head_weight() const;
+  // Every linear weight the model reads: project_in, project_out, the block linears, and lm_head
+  // unless tied.
+  std::vector<LinearShape> linear_shapes() const;
   torch::Tensor load_tensor(const std::string& name, const std::vector<int64_t>& shape,
                             const std::string& needed_by) const;
   Linear load_linear(const LinearSpec& spec, const std::string& prefix,
@@ -80,6 +101,7 @@ class Model {
   std::unique_ptr<ModelConfig> config_;  // on the heap: cache_ refers to it across moves
   FamilySpec spec_;
   TensorStore store_;
+  PackedWeights packed_;
   torch::Device device_ = torch::kCPU;
   std::unique_ptr<AttentionCache> cache_;
   mutable std::optional<Outer> outer_;

@@ -1,0 +1,301 @@
+// CheckpointWriter: the output directory, built beside its destination and renamed into place.
+#include "lib/export/checkpoint_writer.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "lib/common/errors.h"
+#include "lib/common/files.h"
+#include "lib/export/quantization_config.h"
+#include "lib/io/safetensors.h"
+#include "lib/model/model.h"
+#include "lib/quant/pack_awq.h"
+#include "lib/quant/pack_compressed_tensors.h"
+#include "lib/quant/pack_gptq.h"
+#include "lib/quant/tensor_checks.h"
+
+namespace presso {
+namespace {
+
+namespace fs = std::filesystem;
+
+bool ends_with(const std::string& text, const std::string& suffix) {
+  return text.size() >= suffix.size() &&
+         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// Whether a file of the source directory is carried over as it is. Not: what the writer writes
+// itself (config.json, model.safetensors, presso_report.json), the source's weights in any
+// format and their indexes (they would sit stale beside the new ones), foreign quantization
+// configs, the fixtures' reference_* files, and hidden files. Everything else — tokenizer.json,
+// tokenizer_config.json, special_tokens_map.json, generation_config.json, vocab and merges
+// files, chat templates — is copied.
+bool carried_over(const std::string& name) {
+  static const char* const kWritten[] = {"config.json", "presso_report.json",
+                                         "quantize_config.json", "quant_config.json"};
+  static const char* const kWeightSuffixes[] = {
+      ".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack", ".gguf", ".onnx", ".tmp"};
+  if (name.empty() || name[0] == '.') return false;
+  if (name.rfind("reference_", 0) == 0) return false;
+  if (name.find(".index.json") != std::string::npos) return false;
+  for (const char* written : kWritten)
+    if (name == written) return false;
+  for (const char* suffix : kWeightSuffixes)
+    if (ends_with(name, suffix)) return false;
+  return true;
+}
+
+// Absolute, normalised, without a trailing separator ("out/" names the directory "out").
+fs::path directory_path(const std::string& path) {
+  fs::path p = fs::absolute(fs::path(path)).lexically_normal();
+  if (!p.has_filename() && p.has_parent_path()) p = p.parent_path();
+  return p;
+}
+
+// The path with symlinks and `..` resolved where it exists; as given where that fails.
+fs::path resolved(const fs::path& path) {
+  std::error_code ec;
+  fs::path canonical = fs::weakly_canonical(path, ec);
+  return ec ? path : canonical;
+}
+
+// True when `inner` is `outer` or lies below it.
+bool same_or_below(const fs::path& inner, const fs::path& outer) {
+  const fs::path a = resolved(inner), b = resolved(outer);
+  auto ai = a.begin();
+  for (auto bi = b.begin(); bi != b.end(); ++bi, ++ai) {
+    if (bi->empty()) continue;  // a trailing separator
+    if (ai == a.end() || *ai != *bi) return false;
+  }
+  return true;
+}
+
+void write_text(const fs::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) fail_user("{}: cannot create: {}", path.string(), std::strerror(errno));
+  out << text;
+  out.flush();
+  if (!out) fail_user("{}: write failed", path.string());
+}
+
+// The source's config.json with quantization_config replaced (or removed when `quantization`
+// is none). Key order is kept; the new key goes where a sorted file (transformers writes
+// config.json with sort_keys=True) has it.
+std::string output_config(const std::string& source_config,
+                          const std::optional<nlohmann::json>& quantization) {
+  nlohmann::ordered_json config;
+  try {
+    config = nlohmann::ordered_json::parse(read_file_bytes(source_config));
+  } catch (const nlohmann::json::exception& e) {
+    fail_user("{}: invalid JSON: {}", source_config, e.what());
+  }
+  if (!config.is_object()) fail_user("{}: the top level is not a JSON object", source_config);
+  const std::string key = "quantization_config";
+  nlohmann::ordered_json result = nlohmann::ordered_json::object();
+  nlohmann::ordered_json value;
+  if (quantization) value = nlohmann::ordered_json::parse(quantization->dump());
+  bool placed = !quantization;
+  for (auto it = config.begin(); it != config.end(); ++it) {
+    if (it.key() == key) continue;
+    if (!placed && it.key() > key) {
+      result[key] = value;
+      placed = true;
+    }
+    result[it.key()] = it.value();
+  }
+  if (!placed) result[key] = value;
+  return result.dump(2) + "\n";
+}
+
+}  // namespace
+
+struct CheckpointWriter::Impl {
+  OutputFormat format = OutputFormat::kCompressedTensors;
+  const Model* model = nullptr;
+  fs::path source;
+  fs::path out;
+  fs::path temp;
+  bool overwrite = false;
+  std::unique_ptr<SafetensorsWriter> tensors;
+  std::set<std::string> linears;  // every linear of the model
+  std::vector<PlannedQuantLinear> quantized;
+  bool finished = false;
+
+  void check_open(const char* what) const {
+    if (finished) fail_internal("CheckpointWriter::{} after finish() ({})", what, out.string());
+  }
+  void copy_source_files() const;
+  void install() const;
+};
+
+void CheckpointWriter::Impl::copy_source_files() const {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(source, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (!entry.is_regular_file() || !carried_over(name)) continue;
+    fs::copy_file(entry.path(), temp / name, fs::copy_options::overwrite_existing, ec);
+    if (ec)
+      fail_user("{}: cannot copy to {}: {}", entry.path().string(), temp.string(), ec.message());
+  }
+  if (ec) fail_user("{}: cannot list the directory: {}", source.string(), ec.message());
+}
+
+// Renames the finished temporary directory onto `out`; an old `out` (only with overwrite) is
+// first renamed aside and deleted once the new one is in place, or restored if that fails.
+void CheckpointWriter::Impl::install() const {
+  std::error_code ec;
+  fs::path trash;
+  if (fs::exists(out)) {
+    if (fs::is_directory(out) && fs::is_empty(out)) {
+      fs::remove(out, ec);
+    } else if (!overwrite) {
+      fail_user("{}: exists; pass --overwrite to replace it", out.string());
+    } else {
+      trash = out.parent_path() /
+              (out.filename().string() + ".presso-old-" + std::to_string(::getpid()));
+      fs::remove_all(trash, ec);
+      fs::rename(out, trash, ec);
+      if (ec) fail_user("{}: cannot move the old directory aside: {}", out.string(), ec.message());
+    }
+  }
+  fs::rename(temp, out, ec);
+  if (ec) {
+    std::error_code restore;
+    if (!trash.empty()) fs::rename(trash, out, restore);
+    fail_user("{}: cannot rename {} into place: {}", out.string(), temp.string(), ec.message());
+  }
+  if (!trash.empty()) fs::remove_all(trash, ec);
+}
+
+CheckpointWriter::CheckpointWriter(OutputFormat format, const std::string& out_dir,
+                                   const Model& source, bool overwrite)
+    : impl_(std::make_unique<Impl>()) {
+  Impl& w = *impl_;
+  if (out_dir.empty()) fail_user("the output directory is empty; name one");
+  w.format = format;
+  w.model = &source;
+  w.overwrite = overwrite;
+  w.source = directory_path(source.dir());
+  w.out = directory_path(out_dir);
+  if (same_or_below(w.out, w.source) && same_or_below(w.source, w.out)) {
+    fail_user("{}: is the source checkpoint's directory; write the output elsewhere", out_dir);
+  }
+  std::error_code ec;
+  if (fs::exists(w.out)) {
+    if (!fs::is_directory(w.out)) fail_user("{}: exists and is not a directory", out_dir);
+    if (!fs::is_empty(w.out, ec)) {
+      if (!overwrite) fail_user("{}: exists; pass --overwrite to replace it", out_dir);
+      if (same_or_below(w.source, w.out)) {
+        fail_user("{}: holds the source checkpoint {}; --overwrite would delete it", out_dir,
+                  source.dir());
+      }
+    }
+  }
+  fs::create_directories(w.out.parent_path(), ec);
+  if (ec) fail_user("{}: cannot create the parent directory: {}", out_dir, ec.message());
+  w.temp = w.out.parent_path() /
+           (w.out.filename().string() + ".presso-tmp-" + std::to_string(::getpid()));
+  fs::remove_all(w.temp, ec);  // a leftover of a crashed run with the same process id
+  if (!fs::create_directory(w.temp, ec) || ec) {
+    fail_user("{}: cannot create the temporary directory {}: {}", out_dir, w.temp.string(),
+              ec ? ec.message() : "it exists");
+  }
+  try {
+    for (const auto& name : model_linear_names(source)) w.linears.insert(name);
+    w.tensors =
+        std::make_unique<SafetensorsWriter>((w.temp / "model.safetensors").string(),
+                                            std::map<std::string, std::string>{{"format", "pt"}});
+  } catch (...) {
+    fs::remove_all(w.temp, ec);
+    throw;
+  }
+}
+
+CheckpointWriter::~CheckpointWriter() {
+  if (!impl_ || impl_->finished) return;
+  impl_->tensors.reset();  // removes its own temporaries
+  std::error_code ec;
+  fs::remove_all(impl_->temp, ec);
+}
+
+OutputFormat CheckpointWriter::format() const { return impl_->format; }
+
+void CheckpointWriter::add_tensor(const std::string& name, const torch::Tensor& tensor) {
+  impl_->check_open("add_tensor");
+  impl_->tensors->add(name, tensor);
+}
+
+void CheckpointWriter::add_quantized(const Linear& linear, const QuantizedWeight& weight,
+                                     torch::ScalarType dtype) {
+  Impl& w = *impl_;
+  w.check_open("add_quantized");
+  if (!w.linears.count(linear.name)) {
+    fail_internal("add_quantized: '{}' is not a linear of the {} model", linear.name,
+                  w.model->config().model_type);
+  }
+  check_quantized_weight(weight, linear.name);
+  if (linear.weight.defined() && linear.weight.sizes() != weight.q.sizes()) {
+    fail_internal("add_quantized: '{}' has weight {} but codes {}", linear.name,
+                  shape_string(linear.weight), shape_string(weight.q));
+  }
+  const std::string& name = linear.name;
+  switch (w.format) {
+    case OutputFormat::kCompressedTensors: {
+      // Scales in the weight's dtype (format_grid_options made them exact in it).
+      CompressedTensorsPacked packed = pack_compressed_tensors(weight, dtype, name);
+      w.tensors->add(name + ".weight_packed", packed.weight_packed);
+      w.tensors->add(name + ".weight_scale", packed.weight_scale);
+      if (packed.weight_zero_point)
+        w.tensors->add(name + ".weight_zero_point", *packed.weight_zero_point);
+      w.tensors->add(name + ".weight_shape", packed.weight_shape);
+      if (packed.weight_g_idx) w.tensors->add(name + ".weight_g_idx", *packed.weight_g_idx);
+      break;
+    }
+    case OutputFormat::kGptq: {
+      GptqPacked packed = pack_gptq_v1(weight, name);
+      w.tensors->add(name + ".qweight", packed.qweight);
+      w.tensors->add(name + ".qzeros", packed.qzeros);
+      w.tensors->add(name + ".scales", packed.scales);
+      w.tensors->add(name + ".g_idx", packed.g_idx);
+      break;
+    }
+    case OutputFormat::kAwq: {
+      AwqPacked packed = pack_awq_gemm(weight, name);
+      w.tensors->add(name + ".qweight", packed.qweight);
+      w.tensors->add(name + ".qzeros", packed.qzeros);
+      w.tensors->add(name + ".scales", packed.scales);
+      break;
+    }
+    case OutputFormat::kDense: {
+      // W: [out, in]; GPT-2's Conv1D keeps [in, out] on disk.
+      torch::Tensor dense = dequantize(weight).to(dtype);
+      if (linear.stored_transposed) dense = dense.t().contiguous();
+      w.tensors->add(name + ".weight", dense);
+      break;
+    }
+  }
+  w.quantized.push_back(
+      {name, weight.q.size(0), weight.q.size(1), weight.scheme, weight.g_idx.has_value()});
+}
+
+void CheckpointWriter::finish(const nlohmann::json& report) {
+  Impl& w = *impl_;
+  w.check_open("finish");
+  // First what can be refused, so that nothing is assembled for a checkpoint that cannot load.
+  const auto quantization = quantization_config_for(w.format, *w.model, w.quantized);
+  const std::string config = output_config((w.source / "config.json").string(), quantization);
+  w.tensors->finish();
+  write_text(w.temp / "config.json", config);
+  w.copy_source_files();
+  write_text(w.temp / "presso_report.json", report.dump(2) + "\n");
+  w.install();
+  w.finished = true;
+}
+
+}  // namespace presso

@@ -1,0 +1,77 @@
+// lib/model: linears that a quantized checkpoint stores packed — compressed-tensors
+// `pack-quantized`, GPTQ v1 (`checkpoint_format: gptq`) and AutoAWQ GEMM — described by
+// config.json's `quantization_config`, and read back dequantized so that every Linear in memory is
+// still an fp32 [out, in] weight. Layouts and config fields: docs/formats.md.
+#pragma once
+
+#include <torch/types.h>
+
+#include <memory>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "lib/io/safetensors.h"
+#include "lib/quant/quantize.h"
+
+namespace presso {
+
+enum class PackedMethod { kNone, kCompressedTensors, kGptq, kAwq };
+
+class PackedWeights {
+ public:
+  // From ModelConfig::quantization_config (the raw JSON; empty: none); `config_path` is named in
+  // errors. UserError naming config.json and the key for a quant_method, format, checkpoint
+  // format or setting presso does not read (gptq_v2, marlin, awq gemv, activation or kv-cache
+  // quantization, transforms, ...), with every problem of the object listed.
+  static PackedWeights parse(const std::string& quantization_config,
+                             const std::string& config_path);
+
+  PackedMethod method() const { return method_; }
+  bool any() const { return method_ != PackedMethod::kNone; }
+  // One line for `presso inspect`, e.g. "gptq (checkpoint_format gptq): 4-bit asymmetric group
+  // 128, desc_act false"; "none" when nothing is packed.
+  std::string describe() const;
+
+  // Whether linear `name` (full name, no suffix) is stored packed. compressed-tensors: the config
+  // decides (a config group targets it and `ignore` does not list it); GPTQ / AWQ, whose configs
+  // name no modules: `<name>.qweight` is in the store.
+  bool is_packed(const std::string& name, const TensorStore& store) const;
+  // The stored tensors of a packed linear that are present in `store`, in layout order.
+  std::vector<std::string> stored_tensors(const std::string& name, const TensorStore& store) const;
+  // Reads and unpacks a packed linear that config.json says is [out, in]. UserError naming the
+  // directory and tensor when one is missing or its shape disagrees.
+  QuantizedWeight load(const std::string& name, const TensorStore& store, int64_t out,
+                       int64_t in) const;
+  // dequantize(load(...)): fp32 [out, in] on the CPU.
+  torch::Tensor load_dequantized(const std::string& name, const TensorStore& store, int64_t out,
+                                 int64_t in) const;
+
+ private:
+  struct Target {
+    std::string text;                   // as written: "Linear", a full name, or "re:<pattern>"
+    std::shared_ptr<std::regex> regex;  // for "re:" targets
+    bool matches(const std::string& name) const;
+  };
+  struct Group {
+    std::string name;  // "group_0"
+    std::vector<Target> targets;
+    QuantScheme scheme;
+    bool actorder_group = false;
+  };
+
+  struct Reader;  // parse()'s per-method readers (packed_weights.cpp)
+
+  const Group* group_of(const std::string& name) const;  // compressed-tensors only
+  const QuantScheme& scheme_of(const std::string& name) const;
+
+  PackedMethod method_ = PackedMethod::kNone;
+  std::string version_;  // compressed-tensors version, or GPTQ checkpoint_format, or AWQ version
+  QuantScheme scheme_;   // GPTQ / AWQ: one for the model
+  bool desc_act_ = false;
+  std::vector<Group> groups_;
+  std::vector<Target> ignore_;
+  std::vector<std::string> not_converted_;  // AWQ modules_to_not_convert
+};
+
+}  // namespace presso

@@ -83,6 +83,8 @@ TEST_CASE("a scheme mapping gives one pass per preset with its targets", "[unit]
   CHECK(recipe.passes[1].options.get_int("bits") == 8);
   CHECK(recipe.passes[1].options.get_strings("targets") == Strings{"re:.*mlp.*"});
   CHECK_FALSE(recipe.passes[1].options.get_bool("act_order"));
+  // llm-compressor finds its grids before the sweep.
+  CHECK(recipe.passes[1].options.get_bool("static_groups"));
 }
 
 TEST_CASE("AWQ takes its grid from the following quantizer", "[unit]") {

@@ -37,7 +37,7 @@ TEST_CASE("our spelling parses into typed options with defaults filled", "[unit]
   CHECK(gptq.options.get_strings("ignore") == std::vector<std::string>{"lm_head"});
   CHECK_FALSE(gptq.options.get_bool("symmetric"));
   CHECK(gptq.options.get_bool("act_order"));
-  CHECK(gptq.options.get_bool("static_groups"));
+  CHECK_FALSE(gptq.options.get_bool("static_groups"));  // the original GPTQ's default
   CHECK(gptq.options.get_float("damp") == 0.01);
   CHECK(gptq.options.get_int("block_size") == 128);
   CHECK_FALSE(gptq.options.get_bool("mse"));
@@ -99,13 +99,10 @@ TEST_CASE("each kind of bad recipe names file, line and key", "[unit]") {
        "mapping with 2 keys"},
       {"options not a mapping", "passes:\n  - gptq: [4, 128]\n",
        "r.yaml:2: gptq: options must be a mapping of key: value, got a list"},
-      {"impossible combination",
-       "passes:\n  - gptq:\n      act_order: false\n"
-       "      static_groups: false\n",
-       "r.yaml:4: gptq: static_groups: false (groups in activation order, g_idx saved) needs "
-       "act_order: true"},
-      {"g_idx without groups", "passes:\n  - gptq: {group_size: -1, static_groups: false}\n",
-       "r.yaml:2: gptq: static_groups: false (g_idx saved) needs a group_size >= 1"},
+      {"block size zero", "passes:\n  - gptq:\n      static_groups: false\n      block_size: 0\n",
+       "r.yaml:4: gptq: block_size: 0 is out of range [1, inf]"},
+      {"mask without zeros", "passes:\n  - sparsegpt: {sparsity: 0.5, mask_structure: \"0:4\"}\n",
+       "r.yaml:2: sparsegpt: mask_structure: '0:4' needs 0 < N <= M"},
       {"missing sparsity", "passes:\n  - sparsegpt: {}\n",
        "r.yaml:2: sparsegpt: sparsity is required for an unstructured mask"},
       {"sparsity of one", "passes:\n  - wanda: {sparsity: 1}\n",
@@ -137,6 +134,23 @@ TEST_CASE("each kind of bad recipe names file, line and key", "[unit]") {
     std::string error = error_of(c.text);
     CHECK_THAT(error, Catch::Contains(c.expected));
   }
+}
+
+TEST_CASE("every act_order and static_groups combination is a valid gptq recipe", "[unit]") {
+  for (const char* act_order : {"false", "true"}) {
+    for (const char* static_groups : {"false", "true"}) {
+      for (const char* group_size : {"-1", "128"}) {
+        const std::string text = std::string("passes:\n  - gptq: {act_order: ") + act_order +
+                                 ", static_groups: " + static_groups +
+                                 ", group_size: " + group_size + "}\n";
+        INFO(text);
+        CHECK(error_of(text).empty());
+      }
+    }
+  }
+  const PassOptions& defaults = parse("passes:\n  - gptq\n").passes[0].options;
+  CHECK_FALSE(defaults.get_bool("act_order"));
+  CHECK_FALSE(defaults.get_bool("static_groups"));
 }
 
 TEST_CASE("a recipe with three problems reports all three at once", "[unit]") {

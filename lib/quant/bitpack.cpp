@@ -1,5 +1,8 @@
 #include "lib/quant/bitpack.h"
 
+#include <algorithm>
+#include <vector>
+
 #include "lib/common/errors.h"
 
 namespace presso {
@@ -36,9 +39,46 @@ torch::Tensor to_int32_bits(const torch::Tensor& words) {
       .to(torch::kInt32);
 }
 
+torch::Tensor pack_lsb_first_rows(const torch::Tensor& values, int bits);
+torch::Tensor unpack_lsb_first_rows(const torch::Tensor& words, int bits, int64_t count);
+
+// The int64 intermediates take 8 bytes per value, several at once; rows go in slices of about
+// this many values, so packing a large weight costs tens of MB, not several times its size.
+constexpr int64_t kValuesPerSlice = int64_t{1} << 21;
+
+// Runs `pack_rows` on slices of rows and concatenates the results along dim 0.
+template <typename F>
+torch::Tensor by_row_slices(int64_t rows, int64_t values_per_row, F pack_rows) {
+  const int64_t step = std::max<int64_t>(1, kValuesPerSlice / std::max<int64_t>(values_per_row, 1));
+  if (rows <= step) return pack_rows(0, rows);
+  std::vector<torch::Tensor> parts;
+  for (int64_t start = 0; start < rows; start += step) {
+    parts.push_back(pack_rows(start, std::min(rows, start + step)));
+  }
+  return torch::cat(parts, 0);
+}
+
 }  // namespace
 
 torch::Tensor pack_lsb_first(const torch::Tensor& values, int bits) {
+  check_bits(bits);
+  if (values.dim() != 2) fail_internal("pack_lsb_first: values must be 2-d, got {}", values.dim());
+  return by_row_slices(values.size(0), values.size(1), [&](int64_t begin, int64_t end) {
+    return pack_lsb_first_rows(values.slice(0, begin, end), bits);
+  });
+}
+
+torch::Tensor unpack_lsb_first(const torch::Tensor& words, int bits, int64_t count) {
+  check_bits(bits);
+  if (words.dim() != 2) fail_internal("unpack_lsb_first: words must be 2-d, got {}", words.dim());
+  return by_row_slices(words.size(0), count, [&](int64_t begin, int64_t end) {
+    return unpack_lsb_first_rows(words.slice(0, begin, end), bits, count);
+  });
+}
+
+namespace {
+
+torch::Tensor pack_lsb_first_rows(const torch::Tensor& values, int bits) {
   check_bits(bits);
   if (values.dim() != 2) fail_internal("pack_lsb_first: values must be 2-d, got {}", values.dim());
   const int64_t rows = values.size(0);
@@ -66,7 +106,7 @@ torch::Tensor pack_lsb_first(const torch::Tensor& values, int bits) {
       .contiguous();
 }
 
-torch::Tensor unpack_lsb_first(const torch::Tensor& words, int bits, int64_t count) {
+torch::Tensor unpack_lsb_first_rows(const torch::Tensor& words, int bits, int64_t count) {
   check_bits(bits);
   if (words.dim() != 2 || words.scalar_type() != torch::kInt32) {
     fail_internal("unpack_lsb_first: words must be 2-d int32, got {}-d {}", words.dim(),
@@ -101,5 +141,7 @@ torch::Tensor unpack_lsb_first(const torch::Tensor& words, int bits, int64_t cou
       .to(torch::kInt32)
       .contiguous();
 }
+
+}  // namespace
 
 }  // namespace presso

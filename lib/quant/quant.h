@@ -6,16 +6,19 @@
 //   grid.h                     scales / zero points from min/max (compressed-tensors' formula),
 //                              optional MSE range search (llm-compressor's observer)
 //   quantize.h                 QuantizedWeight, quantize / dequantize
+//   gptq.h                     GPTQ: the OBS column sweep over a layer's Hessian, lazy batches
 //   bitpack.h                  dense LSB-first b-bit packing into int32 words
 //   pack_compressed_tensors.h  compressed-tensors `pack-quantized` (0.18 layout)
 //   pack_gptq.h                GPTQ v1 qweight / qzeros / scales / g_idx
 //   pack_awq.h                 AutoAWQ GEMM qweight / qzeros / scales
-//   reference.h                slow loop versions of all of the above, for tests
+//   reference.h                slow loop versions of all of the above, for tests (GPTQ as the
+//                              direct OBS loop)
 //
 // Byte-level layouts and the upstream files they were checked against: docs/formats.md.
 #pragma once
 
 #include "lib/quant/bitpack.h"
+#include "lib/quant/gptq.h"
 #include "lib/quant/grid.h"
 #include "lib/quant/pack_awq.h"
 #include "lib/quant/pack_compressed_tensors.h"

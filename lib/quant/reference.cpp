@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numeric>
 #include <vector>
+
+#include "lib/common/errors.h"
 
 namespace presso {
 namespace {
@@ -294,6 +297,172 @@ AwqPacked pack_awq_gemm_ref(const QuantizedWeight& weight) {
   return {pack(in, [&](int64_t i, int64_t c) { return q[c][i]; }),
           pack(groups, [&](int64_t g, int64_t c) { return zero[c][g]; }),
           weight.scale.t().to(torch::kFloat16).contiguous()};
+}
+
+GptqResult gptq_quantize_ref(const torch::Tensor& weight, const torch::Tensor& hessian,
+                             const GptqOptions& options, const std::optional<torch::Tensor>& mask,
+                             torch::Tensor* tie_distance) {
+  torch::NoGradGuard no_grad;
+  const QuantScheme& scheme = options.scheme;
+  torch::Tensor w = weight.to(torch::kCPU, torch::kFloat32).contiguous().clone();
+  torch::Tensor h = hessian.to(torch::kCPU, torch::kFloat32).contiguous().clone();
+  const int64_t out = w.size(0);
+  const int64_t in = w.size(1);
+  const int64_t gs = effective_group_size(scheme, in);
+  const int64_t groups = in / gs;
+  const bool per_channel = scheme.group_size == -1;
+  const bool dynamic_groups = !per_channel && !options.static_groups;
+  const torch::Tensor keep = mask ? mask->to(torch::kCPU).to(torch::kBool).contiguous()
+                                  : torch::ones({out, in}, torch::kBool);
+  const auto kept = [](const torch::Tensor& x, const torch::Tensor& k) {
+    return torch::where(k, x, torch::zeros_like(x));
+  };
+  auto W = w.accessor<float, 2>();
+  auto H = h.accessor<float, 2>();
+
+  // Dead inputs; the per-channel grid is found before their weights are zeroed, static groups
+  // after.
+  std::vector<bool> dead(in, false);
+  for (int64_t j = 0; j < in; ++j) {
+    if (H[j][j] == 0) {
+      dead[j] = true;
+      H[j][j] = 1;
+    }
+  }
+  QuantGrid grid;
+  if (per_channel) grid = compute_grid_ref(kept(w, keep), scheme, options.grid);
+  for (int64_t r = 0; r < out; ++r) {
+    for (int64_t j = 0; j < in; ++j) {
+      if (dead[j]) W[r][j] = 0;
+    }
+  }
+  if (!per_channel && options.static_groups) {
+    grid = compute_grid_ref(kept(w, keep), scheme, options.grid);
+  }
+
+  // Visiting order: decreasing diag H, ties in column order.
+  std::vector<int64_t> order(in);
+  std::iota(order.begin(), order.end(), 0);
+  if (options.act_order) {
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int64_t a, int64_t b) { return H[a][a] > H[b][b]; });
+  }
+  torch::Tensor wp = torch::empty({out, in}, torch::kFloat32);
+  torch::Tensor kp = torch::empty({out, in}, torch::kBool);
+  torch::Tensor hp = torch::empty({in, in}, torch::kFloat32);
+  auto WP = wp.accessor<float, 2>();
+  auto KP = kp.accessor<bool, 2>();
+  auto HP = hp.accessor<float, 2>();
+  const auto K = keep.accessor<bool, 2>();
+  for (int64_t p = 0; p < in; ++p) {
+    for (int64_t r = 0; r < out; ++r) {
+      WP[r][p] = W[r][order[p]];
+      KP[r][p] = K[r][order[p]];
+    }
+    for (int64_t c = 0; c < in; ++c) HP[p][c] = H[order[p]][order[c]];
+  }
+
+  // Damping, raised tenfold until H and H⁻¹ both factor.
+  const torch::Tensor mean_diagonal = hp.diagonal().mean();
+  double fraction = options.damp;
+  int retries = 0;
+  torch::Tensor upper;
+  for (;;) {
+    torch::Tensor damped = hp.clone();
+    damped.diagonal().add_(mean_diagonal * fraction);
+    auto [lower, info] = torch::linalg_cholesky_ex(damped);
+    if (info.item<int64_t>() == 0) {
+      auto [u, info_upper] = torch::linalg_cholesky_ex(torch::cholesky_inverse(lower), true);
+      if (info_upper.item<int64_t>() == 0 && torch::isfinite(u).all().item<bool>()) {
+        upper = u;
+        break;
+      }
+    }
+    if (retries == options.max_damp_retries) {
+      fail_user("gptq_quantize_ref: the Hessian does not factor even with damp {}", fraction);
+    }
+    ++retries;
+    fraction = fraction > 0 ? fraction * 10 : 0.01;
+  }
+  const auto U = upper.accessor<float, 2>();
+
+  std::vector<float> scale(out * groups, 0.0f);
+  std::vector<int32_t> zero(out * groups, 0);
+  if (!dynamic_groups) {
+    const auto s = grid.scale.accessor<float, 2>();
+    const auto z = grid.zero_point.accessor<int32_t, 2>();
+    for (int64_t r = 0; r < out; ++r) {
+      for (int64_t g = 0; g < groups; ++g) {
+        scale[r * groups + g] = s[r][g];
+        zero[r * groups + g] = z[r][g];
+      }
+    }
+  }
+  torch::Tensor codes = torch::empty({out, in}, torch::kInt8);
+  torch::Tensor dequantized = torch::empty({out, in}, torch::kFloat32);
+  torch::Tensor ties = torch::empty({out, in}, torch::kFloat32);
+  auto C = codes.accessor<int8_t, 2>();
+  auto D = dequantized.accessor<float, 2>();
+  auto T = ties.accessor<float, 2>();
+  const float qmin = static_cast<float>(quant_min(scheme.bits));
+  const float qmax = static_cast<float>(quant_max(scheme.bits));
+  torch::Tensor block_start;  // the weights when the current block began
+  double loss = 0;
+  for (int64_t p = 0; p < in; ++p) {
+    if (p % options.block_size == 0) block_start = wp.clone();
+    int64_t g = 0;
+    if (dynamic_groups) {
+      g = p / gs;
+      if (p % gs == 0) {
+        const QuantGrid fresh = compute_grid_ref(
+            kept(block_start.slice(1, p, p + gs), kp.slice(1, p, p + gs)),
+            QuantScheme{scheme.bits, static_cast<int>(gs), scheme.symmetric}, options.grid);
+        for (int64_t r = 0; r < out; ++r) {
+          scale[r * groups + g] = fresh.scale[r][0].item<float>();
+          zero[r * groups + g] = fresh.zero_point[r][0].item<int32_t>();
+        }
+      }
+    } else if (!per_channel) {
+      g = order[p] / gs;
+    }
+    const int64_t column = order[p];
+    const float d = U[p][p];
+    for (int64_t r = 0; r < out; ++r) {
+      const float x = WP[r][p];
+      const float s = scale[r * groups + g];
+      const int32_t z = zero[r * groups + g];
+      const float v = std::min(std::max(x / s + static_cast<float>(z), qmin), qmax);
+      T[r][column] = std::fabs(v - std::floor(v) - 0.5f);
+      const float q = KP[r][p] ? quantize_one(x, s, z, scheme.bits) : static_cast<float>(z);
+      const float dq = (q - static_cast<float>(z)) * s;
+      const float e = (x - dq) / d;
+      loss += static_cast<double>(e) * e;
+      C[r][column] = static_cast<int8_t>(q);
+      D[r][column] = dq;
+      for (int64_t j = p + 1; j < in; ++j) WP[r][j] -= e * U[p][j];
+    }
+  }
+
+  torch::Tensor out_scale = torch::from_blob(scale.data(), {out, groups}, torch::kFloat32).clone();
+  torch::Tensor out_zero = torch::from_blob(zero.data(), {out, groups}, torch::kInt32).clone();
+  std::optional<torch::Tensor> g_idx;
+  if (dynamic_groups && options.act_order) {
+    torch::Tensor gi = torch::empty({in}, torch::kInt32);
+    bool consecutive = true;
+    for (int64_t p = 0; p < in; ++p) {
+      gi[order[p]] = p / gs;
+      consecutive = consecutive && (order[p] / gs == p / gs);
+    }
+    if (!consecutive) g_idx = gi;
+  }
+  if (tie_distance) *tie_distance = ties;
+  GptqResult result;
+  result.weight = QuantizedWeight{codes, out_scale, out_zero, g_idx, scheme};
+  result.dequantized = dequantized;
+  result.loss = loss / 2;
+  result.damp_used = fraction;
+  result.retries = retries;
+  return result;
 }
 
 }  // namespace presso

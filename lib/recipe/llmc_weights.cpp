@@ -458,6 +458,12 @@ QuantizerArgs read_quantizer_args(const std::vector<std::pair<YAML::Node, YAML::
                     "activation ordering, as in llm-compressor");
         order.clear();
       }
+      // Both keys are written out, since our defaults are the original GPTQ's (act_order and
+      // static_groups false). llm-compressor's observer finds every grid before the sweep
+      // (gptq_quantize.py, quantize_weight): None -> act_order false, static groups; weight ->
+      // act_order true, static groups (no g_idx). For group it finds the grids of the permuted
+      // weight before the sweep and saves g_idx; we map it to act_order with the original's
+      // dynamic groups, which also saves g_idx but finds each grid from the updated weights.
       group.solver = solver;
       group.solver.push_back(
           RawOption{"act_order", "actorder", YAML::Node(!order.empty()), actorder_mark});

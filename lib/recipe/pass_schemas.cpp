@@ -70,29 +70,12 @@ std::vector<OptionSpec> obs_options() {
 }
 
 std::vector<OptionSpec> act_order_options() {
-  return {bool_option("act_order", true, "visit columns by decreasing Hessian diagonal"),
-          bool_option("static_groups", true,
-                      "group grids from the original column order (no g_idx saved)"),
+  return {bool_option("act_order", false, "visit columns by decreasing Hessian diagonal"),
+          bool_option("static_groups", false,
+                      "group grids fixed from the original weights before the sweep; with "
+                      "act_order no g_idx is needed"),
           bool_option("true_sequential", true,
                       "quantize a block's linears in forward order, on quantized inputs")};
-}
-
-std::vector<OptionProblem> check_act_order(const PassOptions& options) {
-  if (options.get_bool("static_groups")) return {};
-  std::vector<OptionProblem> problems;
-  if (!options.get_bool("act_order")) {
-    problems.push_back({"static_groups",
-                        "static_groups: false (groups in activation order, "
-                        "g_idx saved) needs act_order: true"});
-  }
-  if (options.get_int("group_size") < 1) {
-    // compressed-tensors rejects actorder "group" without a group strategy
-    // (quantization/quant_args.py, QuantizationArgs.validate_model_after).
-    problems.push_back({"static_groups",
-                        "static_groups: false (g_idx saved) needs a group_size "
-                        ">= 1; with one group per row it would do nothing"});
-  }
-  return problems;
 }
 
 std::vector<OptionSpec> pruning_options() {
@@ -184,7 +167,6 @@ PassSchema gptq_schema() {
       "gptq", "GPTQ: quantize columns in order, updating the rest from the inverse Hessian",
       join_options({target_options(), quant_options(), obs_options(), act_order_options()}),
       {"bits", "group_size", "symmetric", "act_order"});
-  schema.cross_check = check_act_order;
   schema.shape_check = check_quant_shape;
   return schema;
 }

@@ -27,12 +27,13 @@ std::vector<std::string> check_quant_shape(const PassOptions& options, const Lin
 // per lazy-batch block; default 128): the OBS solver shared by GPTQ and SparseGPT.
 std::vector<OptionSpec> obs_options();
 
-// act_order (visit columns by decreasing diag H; default true), static_groups (group grids from
-// the original column order, so no g_idx is saved; default true), true_sequential (quantize the
-// linears of a block in forward order, each seeing its quantized predecessors; default true).
+// act_order (visit columns by decreasing diag H; default false), static_groups (group grids
+// fixed from the original weights before the sweep, so act_order needs no g_idx; default false:
+// each group's grid is found during the sweep from the updated weights, and with act_order the
+// groups follow the visiting order and g_idx is saved), true_sequential (quantize the linears of
+// a block in forward order, each seeing its quantized predecessors; default true). The defaults
+// are the original GPTQ's (IST-DASLab/gptq, gptq.py fasterquant); every combination is valid.
 std::vector<OptionSpec> act_order_options();
-// static_groups: false (g_idx saved) needs act_order and a group_size.
-std::vector<OptionProblem> check_act_order(const PassOptions& options);
 
 // sparsity (fraction of weights zeroed, [0, 1); required when unstructured) and mask_structure
 // ("0:0" unstructured, default, or "N:M": N zeros in every M consecutive inputs).

@@ -1,0 +1,280 @@
+#include "lib/quant/gptq.h"
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "lib/common/errors.h"
+#include "lib/quant/gptq_block.h"
+#include "lib/quant/tensor_checks.h"
+
+namespace presso {
+namespace {
+
+using gptq_internal::BlockGrid;
+using gptq_internal::BlockOutputs;
+
+void validate_options(const GptqOptions& options, const std::string& tensor_name) {
+  std::vector<std::string> problems;
+  if (options.block_size < 1) {
+    problems.push_back(fmt::format("block_size {} must be >= 1", options.block_size));
+  }
+  if (!(options.damp >= 0) || !std::isfinite(options.damp)) {
+    problems.push_back(fmt::format("damp {} must be a finite number >= 0", options.damp));
+  }
+  if (options.max_damp_retries < 0) {
+    problems.push_back(fmt::format("max_damp_retries {} must be >= 0", options.max_damp_retries));
+  }
+  if (problems.empty()) return;
+  std::string message = fmt::format("tensor '{}': gptq options:", tensor_name);
+  for (const auto& problem : problems) message += " " + problem + ";";
+  message.pop_back();
+  throw UserError(message);
+}
+
+// The weights a grid is computed from: pruned ones read as 0, which every grid represents.
+torch::Tensor kept(const torch::Tensor& w, const torch::Tensor& keep) {
+  return keep.defined() ? w * keep : w;
+}
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// The next damping fraction after a failed factorization.
+double raised_damp(double fraction) { return fraction > 0 ? fraction * 10 : 0.01; }
+
+// Factors H + fraction·mean(diag H)·I; the upper Cholesky factor of its inverse, or an undefined
+// tensor when either Cholesky factorization fails.
+torch::Tensor inverse_upper_factor(const torch::Tensor& h, const torch::Tensor& mean_diagonal,
+                                   double fraction) {
+  torch::Tensor damped = h.clone();
+  damped.diagonal().add_(mean_diagonal * fraction);
+  auto [lower, info] = torch::linalg_cholesky_ex(damped, /*upper=*/false, /*check_errors=*/false);
+  if (info.item<int64_t>() != 0) return {};
+  damped = torch::Tensor();
+  const torch::Tensor inverse = torch::cholesky_inverse(lower);
+  lower = torch::Tensor();
+  auto [upper, info_upper] =
+      torch::linalg_cholesky_ex(inverse, /*upper=*/true, /*check_errors=*/false);
+  if (info_upper.item<int64_t>() != 0 || !torch::isfinite(upper).all().item<bool>()) return {};
+  return upper;
+}
+
+}  // namespace
+
+GptqHessian prepare_gptq_hessian(const torch::Tensor& hessian, const GptqOptions& options,
+                                 torch::Device device, const std::string& tensor_name) {
+  torch::NoGradGuard no_grad;
+  validate_options(options, tensor_name);
+  if (hessian.dim() != 2 || hessian.size(0) != hessian.size(1)) {
+    fail_user("tensor '{}': the Hessian must be square [in, in], got {}", tensor_name,
+              shape_string(hessian));
+  }
+  // H: [in, in], a private fp32 copy.
+  torch::Tensor h = hessian.to(device, torch::kFloat32, /*non_blocking=*/false, /*copy=*/true);
+  if (!torch::isfinite(h).all().item<bool>()) {
+    fail_user("tensor '{}': the Hessian holds NaN or infinite values", tensor_name);
+  }
+  GptqHessian result;
+  // An input that is always 0 leaves its weights free; H_jj = 1 keeps H invertible and, as its
+  // row and column are 0, decouples it from the others.
+  result.dead = h.diagonal() == 0;
+  h.diagonal().masked_fill_(result.dead, 1.0);
+  if (options.act_order) {
+    // The original's torch.argsort(descending=True) leaves the order of ties to the sort
+    // implementation; a stable sort fixes it to column order.
+    result.perm = std::get<1>(torch::sort(h.diagonal(), /*stable=*/true, /*dim=*/0,
+                                          /*descending=*/true));
+    h = h.index_select(0, *result.perm).index_select(1, *result.perm);
+  }
+  const torch::Tensor mean_diagonal = h.diagonal().mean();
+  double fraction = options.damp;
+  std::string tried;
+  for (int attempt = 0;; ++attempt) {
+    torch::Tensor upper = inverse_upper_factor(h, mean_diagonal, fraction);
+    if (upper.defined()) {
+      result.inverse_factor = upper;
+      result.damp_used = fraction;
+      result.retries = attempt;
+      return result;
+    }
+    tried += (tried.empty() ? "" : ", ") + fmt::format("{:g}", fraction);
+    if (attempt >= options.max_damp_retries) {
+      fail_user(
+          "tensor '{}': the Hessian is not positive definite even when damped (damp tried: {}; "
+          "each a fraction of mean(diag H) = {:g} added to the diagonal). Give more or more "
+          "varied calibration samples, or a larger damp",
+          tensor_name, tried, mean_diagonal.item<double>());
+    }
+    fraction = raised_damp(fraction);
+  }
+}
+
+GptqResult gptq_sweep(const torch::Tensor& weight, const GptqHessian& hessian,
+                      const GptqOptions& options, const std::optional<torch::Tensor>& mask,
+                      const std::string& tensor_name) {
+  torch::NoGradGuard no_grad;
+  validate_options(options, tensor_name);
+  if (weight.dim() != 2 || !weight.is_floating_point()) {
+    fail_user("tensor '{}': expected a floating-point weight [out, in], got {} {}", tensor_name,
+              c10::toString(weight.scalar_type()), shape_string(weight));
+  }
+  const int64_t out = weight.size(0);
+  const int64_t in = weight.size(1);
+  const QuantScheme& scheme = options.scheme;
+  validate_scheme(scheme, in, tensor_name);
+  if (!hessian.inverse_factor.defined() ||
+      hessian.inverse_factor.sizes() != torch::IntArrayRef({in, in})) {
+    fail_user("tensor '{}': the prepared Hessian is {}, the weight {} needs [{}, {}]", tensor_name,
+              hessian.inverse_factor.defined() ? shape_string(hessian.inverse_factor) : "empty",
+              shape_string(weight), in, in);
+  }
+  if (hessian.perm.has_value() != options.act_order) {
+    fail_internal("tensor '{}': the Hessian was prepared with act_order {}, the sweep asks {}",
+                  tensor_name, hessian.perm.has_value(), options.act_order);
+  }
+  const torch::Device device = weight.device();
+  const bool fused = options.kernel == GptqSweepKernel::kFusedCpu ||
+                     (options.kernel == GptqSweepKernel::kAuto && device.is_cpu());
+  if (fused && !device.is_cpu()) {
+    fail_user("tensor '{}': the fused GPTQ sweep runs on CPU tensors only, the weight is on {}",
+              tensor_name, device.str());
+  }
+  if (!torch::isfinite(weight).all().item<bool>()) {
+    fail_user("tensor '{}': the weight holds NaN or infinite values", tensor_name);
+  }
+  // W: [out, in] fp32 working copy; keep: [out, in] fp32 1/0 or undefined.
+  torch::Tensor w = weight.to(torch::kFloat32).clone(torch::MemoryFormat::Contiguous);
+  torch::Tensor keep;
+  if (mask) {
+    expect_tensor(*mask, {out, in}, torch::kBool, "sparsity mask", tensor_name);
+    keep = mask->to(device).to(torch::kFloat32);
+  }
+  const torch::Tensor upper = hessian.inverse_factor.to(device);
+  const torch::Tensor dead = hessian.dead.to(device);
+  const std::optional<torch::Tensor> perm =
+      hessian.perm ? std::optional<torch::Tensor>(hessian.perm->to(device)) : std::nullopt;
+
+  const bool per_channel = scheme.group_size == -1;
+  const bool dynamic_groups = !per_channel && !options.static_groups;
+  const int64_t group_size = effective_group_size(scheme, in);
+  const int64_t groups = group_count(scheme, in);
+  QuantGrid grid;
+  // The original finds per-channel grids before zeroing dead columns, static groups after.
+  if (per_channel) grid = compute_grid(kept(w, keep), scheme, options.grid, tensor_name);
+  w.masked_fill_(dead.unsqueeze(0), 0.0);
+  if (!per_channel && options.static_groups) {
+    grid = compute_grid(kept(w, keep), scheme, options.grid, tensor_name);
+  }
+  const auto float_options = w.options();
+  torch::Tensor scale = dynamic_groups ? torch::zeros({out, groups}, float_options) : grid.scale;
+  torch::Tensor zero = dynamic_groups ? torch::zeros({out, groups}, float_options)
+                                      : grid.zero_point.to(torch::kFloat32);
+
+  // Visiting order. position_group: the grid column each visited position is quantized with.
+  const auto long_options = torch::TensorOptions().dtype(torch::kLong).device(device);
+  torch::Tensor position_group = torch::zeros({in}, long_options);
+  if (perm) {
+    w = w.index_select(1, *perm);
+    if (keep.defined()) keep = keep.index_select(1, *perm);
+  }
+  if (!per_channel) {
+    const torch::Tensor column =
+        (perm && options.static_groups) ? *perm : torch::arange(in, long_options);
+    position_group = column.div(group_size, "floor");
+  }
+
+  torch::Tensor dequantized = torch::empty({out, in}, float_options);
+  torch::Tensor codes = torch::empty({out, in}, float_options.dtype(torch::kInt8));
+  const torch::Tensor error_buffer =
+      torch::empty({out, std::min(options.block_size, in)}, float_options);
+  torch::Tensor loss = torch::zeros({}, float_options.dtype(torch::kFloat64));
+  const bool search_alone = options.grid.mse && options.grid.mse->patience > 0;
+  for (int64_t i1 = 0; i1 < in; i1 += options.block_size) {
+    const int64_t i2 = std::min(i1 + options.block_size, in);
+    const int64_t count = i2 - i1;
+    if (dynamic_groups) {
+      // Groups starting in this block, from the weights as the earlier blocks left them.
+      const int64_t first = ceil_div(i1, group_size);
+      const int64_t last = ceil_div(i2, group_size);
+      // The original finds each group's grid on its own; an MSE search that stops early
+      // (patience) depends on what else it searches with, so it gets one group per call.
+      const int64_t step = search_alone ? 1 : std::max<int64_t>(last - first, 1);
+      for (int64_t g1 = first; g1 < last; g1 += step) {
+        const int64_t g2 = std::min(g1 + step, last);
+        const int64_t c1 = g1 * group_size, c2 = g2 * group_size;
+        const QuantGrid fresh =
+            compute_grid(kept(w.slice(1, c1, c2), keep.defined() ? keep.slice(1, c1, c2) : keep),
+                         scheme, options.grid, tensor_name);
+        scale.slice(1, g1, g2).copy_(fresh.scale);
+        zero.slice(1, g1, g2).copy_(fresh.zero_point);
+      }
+    }
+    BlockGrid block;
+    if (per_channel) {
+      block.scale = scale.expand({out, count});
+      if (!scheme.symmetric) block.zero = zero.expand({out, count});
+    } else {
+      const torch::Tensor block_groups = position_group.slice(0, i1, i2);
+      block.scale = scale.index_select(1, block_groups);
+      if (!scheme.symmetric) block.zero = zero.index_select(1, block_groups);
+    }
+    if (keep.defined()) block.keep = keep.slice(1, i1, i2);
+    const torch::Tensor w1 = w.slice(1, i1, i2);
+    const torch::Tensor err1 = error_buffer.slice(1, 0, count);
+    const torch::Tensor hinv1 = upper.slice(0, i1, i2).slice(1, i1, i2);
+    const BlockOutputs outputs{dequantized.slice(1, i1, i2), err1, codes.slice(1, i1, i2), loss};
+    if (fused) {
+      gptq_internal::sweep_block_fused_cpu(w1, hinv1, block, scheme.bits, outputs);
+    } else {
+      gptq_internal::sweep_block_tensor_ops(w1, hinv1, block, scheme.bits, outputs);
+    }
+    if (i2 < in) {
+      // The lazy-batch update of every later column: W[:, i2:] −= Err·U[i1:i2, i2:].
+      w.slice(1, i2, in).addmm_(err1, upper.slice(0, i1, i2).slice(1, i2, in), 1, -1);
+    }
+  }
+
+  std::optional<torch::Tensor> g_idx;
+  if (perm) {
+    const torch::Tensor inverse =
+        torch::empty_like(*perm).scatter_(0, *perm, torch::arange(in, long_options));
+    dequantized = dequantized.index_select(1, inverse);
+    codes = codes.index_select(1, inverse);
+    if (dynamic_groups) {
+      // Column c was visited at position inverse[c], in group inverse[c] / group_size.
+      const torch::Tensor groups_of_column = inverse.div(group_size, "floor").to(torch::kInt32);
+      const torch::Tensor consecutive =
+          torch::arange(in, long_options).div(group_size, "floor").to(torch::kInt32);
+      if (!torch::equal(groups_of_column, consecutive)) g_idx = groups_of_column;
+    }
+  }
+  GptqResult result;
+  result.weight = QuantizedWeight{codes, scale, zero.to(torch::kInt32), g_idx, scheme};
+  result.dequantized = dequantized;
+  result.loss = loss.item<double>() / 2;
+  result.damp_used = hessian.damp_used;
+  result.retries = hessian.retries;
+  return result;
+}
+
+GptqResult gptq_quantize(const torch::Tensor& weight, const torch::Tensor& hessian,
+                         const GptqOptions& options, const std::optional<torch::Tensor>& mask,
+                         const std::string& tensor_name) {
+  if (weight.dim() == 2 && hessian.dim() == 2 && hessian.size(0) != weight.size(1)) {
+    fail_user("tensor '{}': the Hessian {} does not match the weight {} (needs [{}, {}])",
+              tensor_name, shape_string(hessian), shape_string(weight), weight.size(1),
+              weight.size(1));
+  }
+  return gptq_sweep(weight, prepare_gptq_hessian(hessian, options, weight.device(), tensor_name),
+                    options, mask, tensor_name);
+}
+
+double layer_objective(const torch::Tensor& weight, const torch::Tensor& approx,
+                       const torch::Tensor& hessian) {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor delta =
+      (weight.to(torch::kFloat64) - approx.to(weight.device(), torch::kFloat64));
+  return (delta.mm(hessian.to(weight.device(), torch::kFloat64)) * delta).sum().item<double>();
+}
+
+}  // namespace presso

@@ -1,0 +1,185 @@
+#include "lib/quant/gptq_block.h"
+
+#include <ATen/Parallel.h>
+#include <c10/core/InferenceMode.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <thread>
+#include <vector>
+
+#include "lib/common/errors.h"
+#include "lib/quant/scheme.h"
+
+namespace presso::gptq_internal {
+namespace {
+
+// Rows per task of the fused kernel's parallel loop.
+constexpr int64_t kRowsPerChunk = 16;
+
+// Element (r, i) of a 2-d tensor of any strides, or `fallback` when the tensor is undefined.
+class StridedMatrix {
+ public:
+  StridedMatrix(const torch::Tensor& t, float fallback) : fallback_(fallback) {
+    if (!t.defined()) return;
+    data_ = t.data_ptr<float>();
+    row_ = t.stride(0);
+    col_ = t.stride(1);
+  }
+  float operator()(int64_t r, int64_t i) const {
+    return data_ ? data_[r * row_ + i * col_] : fallback_;
+  }
+
+ private:
+  const float* data_ = nullptr;
+  int64_t row_ = 0, col_ = 0;
+  float fallback_;
+};
+
+// row[j] −= err·h_row[j] for the block's later columns, the kernel's hot loop. Also compiled
+// for AVX2 (without FMA, so it rounds as the tensor sweep does) and picked at load time where
+// the CPU has it.
+#if defined(__x86_64__) && defined(__GNUC__)
+#define PRESSO_X86_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define PRESSO_X86_CLONES
+#endif
+PRESSO_X86_CLONES void update_later_columns(float* __restrict row, const float* __restrict h_row,
+                                            float err, int64_t i, int64_t count) {
+  for (int64_t j = i + 1; j < count; ++j) row[j] -= err * h_row[j];
+}
+
+// Calls f(task) for every task in [0, n), on up to at::get_num_threads() threads that take the
+// next task as they finish one, so a thread the OS preempts delays the others little.
+// (at::parallel_for would run serially here: its OpenMP loop is an inline template, compiled into
+// the caller, and presso is not built with -fopenmp.) f must not throw.
+template <typename F>
+void parallel_tasks(int64_t n, const F& f) {
+  const int64_t threads = std::min<int64_t>(std::max(1, at::get_num_threads()), n);
+  std::atomic<int64_t> next{0};
+  const auto work = [&] {
+    for (int64_t task = next++; task < n; task = next++) f(task);
+  };
+  std::vector<std::thread> workers;
+  for (int64_t t = 1; t < threads; ++t) workers.emplace_back(work);
+  work();
+  for (auto& worker : workers) worker.join();
+}
+
+void expect_cpu(const torch::Tensor& t, torch::ScalarType dtype, const char* what) {
+  if (t.defined() && (!t.device().is_cpu() || t.scalar_type() != dtype)) {
+    fail_internal("gptq fused CPU sweep: {} must be a CPU {} tensor", what, c10::toString(dtype));
+  }
+}
+
+}  // namespace
+
+void sweep_block_fused_cpu(const torch::Tensor& w, const torch::Tensor& hinv, const BlockGrid& grid,
+                           int bits, const BlockOutputs& outputs) {
+  expect_cpu(w, torch::kFloat32, "w");
+  expect_cpu(hinv, torch::kFloat32, "hinv");
+  expect_cpu(grid.scale, torch::kFloat32, "scale");
+  expect_cpu(grid.zero, torch::kFloat32, "zero");
+  expect_cpu(grid.keep, torch::kFloat32, "keep");
+  expect_cpu(outputs.dequantized, torch::kFloat32, "dequantized");
+  expect_cpu(outputs.error, torch::kFloat32, "error");
+  expect_cpu(outputs.codes, torch::kInt8, "codes");
+  expect_cpu(outputs.loss, torch::kFloat64, "loss");
+  const int64_t out = w.size(0);
+  const int64_t count = w.size(1);
+  const torch::Tensor h = hinv.contiguous();
+  const float* hp = h.data_ptr<float>();
+  const StridedMatrix weight(w, 0.0f);
+  const StridedMatrix scale(grid.scale, 1.0f);
+  const StridedMatrix zero(grid.zero, 0.0f);
+  const StridedMatrix keep(grid.keep, 1.0f);
+  float* qp = outputs.dequantized.data_ptr<float>();
+  float* ep = outputs.error.data_ptr<float>();
+  int8_t* cp = outputs.codes.data_ptr<int8_t>();
+  const int64_t q_row = outputs.dequantized.stride(0), q_col = outputs.dequantized.stride(1);
+  const int64_t e_row = outputs.error.stride(0), e_col = outputs.error.stride(1);
+  const int64_t c_row = outputs.codes.stride(0), c_col = outputs.codes.stride(1);
+  const float qmin = static_cast<float>(quant_min(bits));
+  const float qmax = static_cast<float>(quant_max(bits));
+  const int64_t chunks = (out + kRowsPerChunk - 1) / kRowsPerChunk;
+  std::vector<double> chunk_loss(chunks, 0.0);
+
+  // Rows are independent: each is swept through the whole block in a private copy that stays in
+  // L1. The arithmetic is quantize_values / dequantize_values' (fp32 division, + zero point,
+  // clamp, round half to even, (code − z)·s) and the tensor sweep's, so the codes match it.
+  parallel_tasks(chunks, [&](int64_t chunk) {
+    std::vector<float> row(count);
+    double loss = 0;
+    for (int64_t r = chunk * kRowsPerChunk; r < std::min(out, (chunk + 1) * kRowsPerChunk); ++r) {
+      for (int64_t i = 0; i < count; ++i) row[i] = weight(r, i);
+      for (int64_t i = 0; i < count; ++i) {
+        const float x = row[i];
+        const float s = scale(r, i);
+        const float z = zero(r, i);
+        const float code =
+            keep(r, i) != 0.0f ? std::nearbyint(std::min(std::max(x / s + z, qmin), qmax)) : z;
+        const float q = (code - z) * s;
+        const float err = (x - q) / hp[i * count + i];
+        qp[r * q_row + i * q_col] = q;
+        ep[r * e_row + i * e_col] = err;
+        cp[r * c_row + i * c_col] = static_cast<int8_t>(code);
+        loss += static_cast<double>(err) * err;
+        update_later_columns(row.data(), hp + i * count, err, i, count);
+      }
+    }
+    chunk_loss[chunk] = loss;
+  });
+  double block_loss = 0;
+  for (double l : chunk_loss) block_loss += l;
+  outputs.loss.add_(block_loss);
+}
+
+void sweep_block_tensor_ops(const torch::Tensor& w, const torch::Tensor& hinv,
+                            const BlockGrid& grid, int bits, const BlockOutputs& outputs) {
+  // Every tensor made here stays here; the outputs are written by copy_ and add_.
+  c10::InferenceMode inference;
+  const int64_t count = w.size(1);
+  const double qmin = static_cast<double>(quant_min(bits));
+  const double qmax = static_cast<double>(quant_max(bits));
+  // Columns as contiguous rows, [count, out], so each per-column op reads one run of memory;
+  // their views are made once per block (on a GPU the per-column host work is the bottleneck).
+  const torch::Tensor wt = w.t().contiguous();
+  const torch::Tensor st = grid.scale.t().contiguous();
+  const torch::Tensor zt = grid.zero.defined() ? grid.zero.t().contiguous() : torch::Tensor();
+  const torch::Tensor kt = grid.keep.defined() ? grid.keep.t().contiguous() : torch::Tensor();
+  const torch::Tensor qt = torch::empty_like(wt);
+  const torch::Tensor et = torch::empty_like(wt);
+  const std::vector<torch::Tensor> x = wt.unbind(0), s = st.unbind(0), h = hinv.unbind(0),
+                                   d = hinv.diagonal().unbind(0);
+  std::vector<torch::Tensor> q = qt.unbind(0), err = et.unbind(0);  // out= arguments
+  const std::vector<torch::Tensor> z = zt.defined() ? zt.unbind(0) : std::vector<torch::Tensor>();
+  const std::vector<torch::Tensor> k = kt.defined() ? kt.unbind(0) : std::vector<torch::Tensor>();
+  for (int64_t i = 0; i < count; ++i) {
+    // (clamp(round(x/s + z)) − z)·s with quantize_values' operation order: z + 1·(x/s) rounds
+    // exactly as x/s + z.
+    if (zt.defined()) {
+      torch::addcdiv_out(q[i], z[i], x[i], s[i]);
+    } else {
+      torch::div_out(q[i], x[i], s[i]);
+    }
+    q[i].clamp_(qmin, qmax).round_();
+    if (zt.defined()) q[i].sub_(z[i]);
+    q[i].mul_(s[i]);
+    if (kt.defined()) q[i].mul_(k[i]);
+    torch::sub_out(err[i], x[i], q[i]).div_(d[i]);
+    if (i + 1 < count) {
+      wt.slice(0, i + 1, count).addr_(h[i].slice(0, i + 1, count), err[i], 1, -1);
+    }
+  }
+  outputs.dequantized.copy_(qt.t());
+  outputs.error.copy_(et.t());
+  outputs.loss.add_(et.square().sum(torch::kFloat64));
+  // (code − z)·s is exact to 2^-23 relative and |code − z| < 2^8, so q/s rounds back to the
+  // code offset; pruned weights (q = 0) get the zero point.
+  torch::Tensor codes = (qt / st).round_();
+  if (zt.defined()) codes.add_(zt);
+  outputs.codes.copy_(codes.t());
+}
+
+}  // namespace presso::gptq_internal

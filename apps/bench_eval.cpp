@@ -57,6 +57,7 @@ double flops_per_token(const presso::Model& model, int64_t seqlen) {
 
 int main(int argc, char** argv) {
   presso::configure_runtime();
+  presso::retain_freed_memory();
   std::string model_dir = "tests/data/sotu-llama-16m";
   std::string data = "tests/data/eval.txt";
   int64_t seqlen = 512;

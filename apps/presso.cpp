@@ -12,11 +12,15 @@ int main(int argc, char** argv) {
   presso::configure_runtime();
   CLI::App app{
       "presso: post-training compression of transformer language models.\n"
-      "Reads Hugging Face checkpoints, runs them as transformers does and measures perplexity."};
+      "Reads Hugging Face checkpoints, compresses them with recipes of passes (presso list),\n"
+      "writes checkpoints serving engines load, and measures perplexity."};
   app.set_version_flag("--version", std::string("presso ") + PRESSO_VERSION);
   app.require_subcommand(1);
+  presso::cli::add_compress_command(app);
   presso::cli::add_eval_command(app);
   presso::cli::add_inspect_command(app);
+  presso::cli::add_list_command(app);
+  presso::cli::add_recipe_command(app);
   presso::cli::add_tokenize_command(app);
   try {
     app.parse(argc, argv);

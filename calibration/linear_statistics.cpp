@@ -179,6 +179,11 @@ LinearStatistics StatisticsCollector::take(const std::string& linear_name) {
   return stats;
 }
 
+void StatisticsCollector::put(const std::string& linear_name, LinearStatistics statistics) {
+  stats_.erase(linear_name);
+  stats_.emplace(linear_name, std::move(statistics));
+}
+
 std::vector<std::string> StatisticsCollector::names() const {
   std::vector<std::string> names;
   for (const auto& entry : stats_) names.push_back(entry.first);

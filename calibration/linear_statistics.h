@@ -101,6 +101,9 @@ class StatisticsCollector {
   LinearStatistics& at(const std::string& linear_name);
   // Moves the statistics out and forgets the linear (frees its memory once the caller is done).
   LinearStatistics take(const std::string& linear_name);
+  // Stores statistics gathered elsewhere (e.g. by a second collector on a later run), replacing
+  // those of the linear if any.
+  void put(const std::string& linear_name, LinearStatistics statistics);
   std::vector<std::string> names() const;  // sorted
   void clear();
 

@@ -8,8 +8,11 @@
 
 namespace presso::cli {
 
+void add_compress_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_inspect_command(CLI::App& app);
+void add_list_command(CLI::App& app);
+void add_recipe_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);
 
 }  // namespace presso::cli

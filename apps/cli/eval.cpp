@@ -4,6 +4,7 @@
 
 #include "apps/cli/commands.h"
 #include "lib/eval/eval_job.h"
+#include "lib/eval/runtime.h"
 
 namespace presso::cli {
 
@@ -48,6 +49,7 @@ void add_eval_command(CLI::App& app) {
   cmd->callback([options, max_increase, max_windows] {
     if (!max_increase->empty()) options->max_increase = parse_fraction(*max_increase, "--max-increase");
     if (*max_windows > 0) options->max_windows = *max_windows;
+    retain_freed_memory();
     const auto report = run_eval(*options);
     std::printf("ppl %.4f  (%lld windows x %lld tokens, %.0f tokens/s)\n",
                 report["ppl"].get<double>(), static_cast<long long>(report["windows"].get<int64_t>()),

@@ -42,6 +42,15 @@ void configure_runtime() {
     const unsigned cores = std::thread::hardware_concurrency();
     if (cores > 0) at::set_num_threads(static_cast<int>(cores));
   }
+}
+
+void return_freed_memory() {
+#ifdef __GLIBC__
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);  // fixed, which also stops glibc raising it to 32 MB
+#endif
+}
+
+void retain_freed_memory() {
 #ifdef __GLIBC__
   mallopt(M_MMAP_MAX, 0);  // large blocks from the heap too, so they are reused, not unmapped
   mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());

@@ -63,6 +63,8 @@ class SafetensorsFile {
                      std::optional<torch::ScalarType> as = std::nullopt) const;
 
  private:
+  void release_pages(const uint8_t* begin, size_t size) const;
+
   std::string path_;
   const uint8_t* map_ = nullptr;  // the whole file; the descriptor is closed once mapped
   size_t map_size_ = 0;

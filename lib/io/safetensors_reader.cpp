@@ -317,6 +317,16 @@ const TensorInfo& SafetensorsFile::info(const std::string& name) const {
   return tensors_[found->second];
 }
 
+// Unmaps the pages of bytes just copied out of the file: they stay in the page cache, but no longer
+// count towards the process's resident memory, so streaming a checkpoint many times the size of
+// RAM through load() keeps RSS at about one tensor. Pages touched again are mapped back on demand.
+void SafetensorsFile::release_pages(const uint8_t* begin, size_t size) const {
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t first = (reinterpret_cast<uintptr_t>(begin) + page - 1) / page * page;
+  const uintptr_t last = (reinterpret_cast<uintptr_t>(begin) + size) / page * page;
+  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
 torch::Tensor SafetensorsFile::load(const std::string& name,
                                     std::optional<torch::ScalarType> as) const {
   const TensorInfo& tensor = info(name);
@@ -326,8 +336,11 @@ torch::Tensor SafetensorsFile::load(const std::string& name,
   // A fresh, aligned tensor: the mapped bytes may sit at any alignment, so they are copied rather
   // than wrapped with from_blob.
   torch::Tensor loaded = torch::empty(tensor.shape, torch::TensorOptions().dtype(stored));
-  if (tensor.nbytes() > 0)
-    std::memcpy(loaded.data_ptr(), map_ + data_offset_ + tensor.begin, tensor.nbytes());
+  if (tensor.nbytes() > 0) {
+    const uint8_t* begin = map_ + data_offset_ + tensor.begin;
+    std::memcpy(loaded.data_ptr(), begin, tensor.nbytes());
+    release_pages(begin, tensor.nbytes());
+  }
   if (is_bool) loaded = loaded.ne(0);
   if (as && *as != loaded.scalar_type()) loaded = loaded.to(*as);
   return loaded;

@@ -1,0 +1,159 @@
+// `presso compress`: one-shot compression of a checkpoint with a recipe.
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <memory>
+
+#include "apps/cli/commands.h"
+#include "lib/common/interrupt.h"
+#include "lib/common/progress.h"
+#include "lib/compress/driver.h"
+#include "lib/eval/runtime.h"
+#include "passes/registry.h"
+
+namespace presso::cli {
+namespace {
+
+// Progress per block: a bar with ETA on a terminal, else one line per block (CI logs).
+class CompressProgressView {
+ public:
+  explicit CompressProgressView(bool enabled) : enabled_(enabled) {}
+
+  void operator()(const CompressProgress& event) {
+    if (!enabled_) return;
+    using Stage = CompressProgress::Stage;
+    if (event.stage == Stage::kCalibration) {
+      start_ = std::chrono::steady_clock::now();
+      if (progress_bar_enabled()) bar_ = std::make_unique<Progress>("compress", event.num_blocks, "block");
+      return;
+    }
+    if (event.stage == Stage::kWriting) {
+      if (bar_) bar_->finish();
+      bar_.reset();
+      return;
+    }
+    if (bar_) {
+      bar_->advance();
+      return;
+    }
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    const int done = event.block + 1;
+    std::fprintf(stderr, "presso: block %d/%d done, %.1f s elapsed, ETA %.0f s\n", done,
+                 event.num_blocks, elapsed, elapsed / done * (event.num_blocks - done));
+  }
+
+ private:
+  bool enabled_;
+  std::chrono::steady_clock::time_point start_;
+  std::unique_ptr<Progress> bar_;
+};
+
+void print_summary(const nlohmann::json& report, const CompressOptions& options) {
+  int quantized = 0, measured = 0;
+  double sum = 0.0, worst = -1.0;
+  std::string worst_name;
+  for (const auto& layer : report["layers"]) {
+    if (!layer["scheme"].is_null()) ++quantized;
+    if (!layer["relative_output_error"].is_number()) continue;
+    const double error = layer["relative_output_error"].get<double>();
+    ++measured;
+    sum += error;
+    if (error > worst) worst = error, worst_name = layer["name"].get<std::string>();
+  }
+  std::printf("compressed %zu linears (%d quantized) in %.1f s\n", report["layers"].size(),
+              quantized, report["seconds_total"].get<double>());
+  if (measured > 0) {
+    std::printf("relative output error: mean %.4f, max %.4f (%s)\n", sum / measured, worst,
+                worst_name.c_str());
+  }
+  std::printf("wrote %s (%s)\n", options.output_dir.c_str(), output_format_name(options.format));
+  if (!options.dense_output_dir.empty()) {
+    std::printf("wrote %s (dense)\n", options.dense_output_dir.c_str());
+  }
+}
+
+}  // namespace
+
+void add_compress_command(CLI::App& app) {
+  auto options = std::make_shared<CompressOptions>();
+  auto format = std::make_shared<std::string>("compressed-tensors");
+  auto calib_format = std::make_shared<std::string>("auto");
+  auto progress = std::make_shared<bool>(true);
+  CLI::App* cmd = app.add_subcommand(
+      "compress",
+      "Compress a Hugging Face checkpoint with a recipe, block by block.\n"
+      "Calibration windows (--nsamples x --seqlen tokens, starts drawn as PyTorch's\n"
+      "torch.manual_seed(seed); torch.randint(0, n - seqlen - 1, (nsamples,)) would) stream\n"
+      "through the model one decoder block at a time: each block is loaded, its passes run on\n"
+      "the statistics they asked for, it is run again compressed to feed the next block, and\n"
+      "written; memory holds one block plus the activations. The output directory appears only\n"
+      "when complete (Ctrl-C leaves nothing behind); presso_report.json in it records the\n"
+      "recipe, every layer's relative output error ||XW^T - XW'^T|| / ||XW^T|| and timings.\n"
+      "Examples:\n"
+      "  presso compress tests/data/sotu-llama-16m --recipe configs/rtn-w4g128.yaml \\\n"
+      "      --calib tests/data/calib.txt -o out/llama-w4\n"
+      "  presso compress MODEL --recipe llmc_recipe.yaml --calib data.jsonl --calib-field text \\\n"
+      "      --format gptq -o OUT --device cuda\n"
+      "Formats: compressed-tensors (pack-quantized, vLLM's native format), gptq (v1 qweight/\n"
+      "qzeros/scales/g_idx), awq (AutoAWQ GEMM), dense (dequantized weights, no\n"
+      "quantization_config). `presso eval` reads all of them.");
+  cmd->add_option("model_dir", options->model_dir, "Hugging Face model directory")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  cmd->add_option("--recipe", options->recipe_path,
+                  "recipe YAML: presso's `passes:` list or an llm-compressor recipe")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--calib", options->calibration.path,
+                  "calibration data: text, .jsonl, or pre-tokenized .safetensors / .json ids "
+                  "(required when a pass needs statistics)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("-o,--output", options->output_dir, "output directory (must not exist, see "
+                  "--overwrite)")
+      ->required();
+  cmd->add_option("--format", *format, "compressed-tensors | gptq | awq | dense")
+      ->capture_default_str();
+  cmd->add_option("--dense-copy", options->dense_output_dir,
+                  "also write the dense (dequantized) export of the same run here");
+  cmd->add_option("--nsamples", options->nsamples, "calibration windows")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  cmd->add_option("--seqlen", options->seqlen, "tokens per calibration window")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{2}, int64_t{1} << 20));
+  cmd->add_option("--seed", options->seed, "seed of the window sampling")->capture_default_str();
+  cmd->add_option("--calib-format", *calib_format,
+                  "auto (by extension) | text | jsonl | safetensors | json-ids")
+      ->capture_default_str();
+  cmd->add_option("--calib-field", options->calibration.field,
+                  "JSONL: the field holding each document's text")
+      ->capture_default_str();
+  cmd->add_option("--device", options->device, "cpu, cuda or cuda:N")->capture_default_str();
+  cmd->add_flag("--bf16-activations", options->bf16_activations,
+                "keep the calibration activations in bf16 between blocks (half the memory)");
+  cmd->add_option("--batch-size", options->batch_size,
+                  "calibration windows per block run; 0 = auto")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--overwrite", options->overwrite,
+                "replace an existing output directory (never the input)");
+  cmd->add_flag("!--no-progress", *progress, "no progress output");
+  cmd->callback([options, format, calib_format, progress] {
+    options->format = output_format_from_name(*format);
+    options->calibration.format = calib_format_from_name(*calib_format);
+    install_interrupt_handler();
+    return_freed_memory();
+    CompressProgressView view(*progress);
+    CompressCallbacks callbacks;
+    callbacks.on_progress = [&view](const CompressProgress& event) { view(event); };
+    callbacks.on_warning = [](const std::string& note) {
+      std::fprintf(stderr, "presso: warning: %s\n", note.c_str());
+    };
+    const nlohmann::json report = compress_model(*options, pass_registry(), callbacks);
+    print_summary(report, *options);
+  });
+}
+
+}  // namespace presso::cli

@@ -1,0 +1,36 @@
+// The calibration activations as they stream through the model: the hidden states entering the
+// current block, for every calibration window, kept on the compute device in fp32 (or bf16 to
+// halve their memory). The driver runs blocks over them batch by batch.
+#pragma once
+
+#include <torch/types.h>
+
+#include <cstdint>
+
+#include "lib/model/model.h"
+
+namespace presso {
+
+class BlockActivations {
+ public:
+  // Embeds `windows` (int64 [N, T]) with `model`; hidden states are stored as `dtype` on the
+  // model's device. `batch_size` windows run at a time (0 = chosen from the model's widths).
+  BlockActivations(const Model& model, const torch::Tensor& windows, torch::ScalarType dtype,
+                   int64_t batch_size);
+
+  int64_t windows() const { return hidden_.size(0); }
+  int64_t tokens() const { return hidden_.size(0) * hidden_.size(1); }
+  int64_t batch_size() const { return batch_size_; }
+  uint64_t bytes() const { return hidden_.numel() * hidden_.element_size(); }
+
+  // Runs `block` over every window with `hook` on its linears. With `advance`, the outputs
+  // replace the stored states (they become the next block's inputs); without, they are dropped
+  // (a statistics-gathering run). Checks for Ctrl-C between batches.
+  void run(const Model& model, const DecoderBlock& block, const LinearHook* hook, bool advance);
+
+ private:
+  torch::Tensor hidden_;  // [N, T, H]
+  int64_t batch_size_;
+};
+
+}  // namespace presso

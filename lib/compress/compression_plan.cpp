@@ -1,0 +1,90 @@
+#include "lib/compress/compression_plan.h"
+
+#include <fmt/format.h>
+
+#include "lib/common/errors.h"
+
+namespace presso {
+
+std::vector<LinearInfo> model_linears(const Model& model) {
+  std::vector<LinearInfo> linears;
+  const FamilySpec& family = model.family();
+  for (int block = 0; block < model.num_blocks(); ++block) {
+    for (const auto& spec : family.block_linears) {
+      linears.push_back({family.block_name(block) + spec.name, spec.out, spec.in, true});
+    }
+  }
+  const ModelConfig& config = model.config();
+  const int64_t head_in =
+      config.word_embed_proj_dim > 0 ? config.word_embed_proj_dim : config.hidden_size;
+  linears.push_back({family.lm_head, config.vocab_size, head_in, false});
+  return linears;
+}
+
+CompressionPlan plan_compression(const std::string& recipe_path, const Model& model,
+                                 const PassRegistry& registry, OutputFormat format,
+                                 bool have_calibration) {
+  CompressionPlan job;
+  const std::vector<PassSchema> schemas = registry_schemas(registry);
+  job.recipe = load_recipe(recipe_path, schemas, &job.notes);
+  job.plan = resolve_plan(job.recipe, schemas, model_linears(model));
+  for (const auto& warning : job.plan.warnings) job.notes.push_back(warning);
+  for (const auto& entry : job.recipe.passes) {
+    job.passes.push_back(find_pass(registry, entry.pass).create(entry.options));
+  }
+
+  std::vector<std::string> problems;
+  std::vector<PlannedQuantLinear> quantized;
+  for (const auto& layer : job.plan.layers) {
+    if (layer.passes.empty()) continue;
+    if (!layer.linear.in_block) {
+      problems.push_back(fmt::format(
+          "{}: the recipe selects {}, which lies outside the decoder blocks; compressing it is "
+          "not supported yet (add it to the pass's ignore list)",
+          recipe_path, layer.linear.name));
+      continue;
+    }
+    job.selected[layer.linear.name] = &layer;
+    std::optional<PlannedQuantLinear> stored;  // the last quantizing pass decides
+    for (size_t index : layer.passes) {
+      const Pass& pass = *job.passes[index];
+      job.needs_statistics = job.needs_statistics || pass.wants().any();
+      if (auto scheme = pass.output_scheme()) {
+        stored = PlannedQuantLinear{layer.linear.name, layer.linear.out_features,
+                                    layer.linear.in_features, *scheme, pass.saves_g_idx()};
+      }
+    }
+    if (stored) quantized.push_back(*stored);
+  }
+  for (const auto& problem : checkpoint_problems(format, model, quantized)) {
+    problems.push_back(fmt::format("--format {}: {}", output_format_name(format), problem));
+  }
+  if (job.needs_statistics && !have_calibration) {
+    problems.push_back(fmt::format(
+        "{}: the recipe's passes need calibration statistics: give a calibration file with --calib",
+        recipe_path));
+  }
+  if (!problems.empty()) throw UserError(fmt::format("{}", fmt::join(problems, "\n")));
+  return job;
+}
+
+std::string check_recipe(const std::string& recipe_path, const PassRegistry& registry,
+                         const std::string& model_dir, OutputFormat format) {
+  const std::vector<PassSchema> schemas = registry_schemas(registry);
+  if (model_dir.empty()) {
+    std::vector<std::string> notes;
+    Recipe recipe = load_recipe(recipe_path, schemas, &notes);
+    std::string text = print_recipe(recipe);
+    for (const auto& note : notes) text += "# note: " + note + "\n";
+    return text;
+  }
+  Model model = Model::open(model_dir);
+  CompressionPlan job = plan_compression(recipe_path, model, registry, format, true);
+  std::string text = format_plan(job.recipe, schemas, job.plan);
+  for (const auto& note : job.notes) {
+    if (text.find(note) == std::string::npos) text += "note: " + note + "\n";
+  }
+  return text;
+}
+
+}  // namespace presso

@@ -1,0 +1,43 @@
+// A recipe resolved against a model and an output format: the passes built from their options,
+// the linears each one selects, and every reason the job cannot run, found before any work
+// (bad recipe, a linear outside the blocks, a scheme the format cannot store, statistics needed
+// but no calibration data). Shared by `presso compress` and `presso recipe check`.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "lib/compress/pass.h"
+#include "lib/export/checkpoint_writer.h"
+#include "lib/model/model.h"
+#include "lib/recipe/recipe.h"
+
+namespace presso {
+
+struct CompressionPlan {
+  Recipe recipe;
+  Plan plan;
+  std::vector<std::string> notes;  // recipe notes and pattern warnings, for the user
+  std::vector<std::unique_ptr<Pass>> passes;  // one per recipe entry, in recipe order
+  // The selected linears' plans by full name (pointers into `plan`).
+  std::map<std::string, const LayerPlan*> selected;
+  bool needs_statistics = false;
+};
+
+// UserError listing every problem. `have_calibration`: whether calibration data will be given.
+CompressionPlan plan_compression(const std::string& recipe_path, const Model& model,
+                                 const PassRegistry& registry, OutputFormat format,
+                                 bool have_calibration);
+
+// The linears of `model` a recipe can target: every block linear, then lm_head (outside the
+// blocks, so only a pattern naming it selects it).
+std::vector<LinearInfo> model_linears(const Model& model);
+
+// `presso recipe check`: the parsed recipe in canonical form, and with a model the per-layer plan
+// and the format check. UserError for a bad recipe or plan.
+std::string check_recipe(const std::string& recipe_path, const PassRegistry& registry,
+                         const std::string& model_dir, OutputFormat format);
+
+}  // namespace presso

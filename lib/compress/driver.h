@@ -1,0 +1,61 @@
+// The block-wise compression driver (`presso compress`): opens the checkpoint, validates the
+// recipe against it and the output format, samples the calibration windows, and then, one decoder
+// block at a time — load, gather the statistics the passes declared, run the passes in recipe
+// order, run the compressed block again to produce the next block's inputs (measuring every
+// compressed linear's output error on the way), write, free. Peak memory is one block plus the
+// activations, never the whole model.
+#pragma once
+
+#include <torch/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "calibration/calibration_data.h"
+#include "lib/compress/pass.h"
+#include "lib/export/checkpoint_writer.h"
+
+namespace presso {
+
+struct CompressOptions {
+  std::string model_dir;
+  std::string recipe_path;
+  std::string output_dir;
+  OutputFormat format = OutputFormat::kCompressedTensors;
+  // Also write the dense (dequantized) export of the same run here; empty: none.
+  std::string dense_output_dir;
+  bool overwrite = false;
+  // Calibration text; its path may be empty only when no pass needs statistics (then no output
+  // errors are measured either).
+  CalibrationSource calibration;
+  int64_t nsamples = 128;
+  int64_t seqlen = 512;
+  uint64_t seed = 0;
+  std::string device = "cpu";
+  bool bf16_activations = false;
+  int64_t batch_size = 0;  // windows per block run; 0 = from the model's widths
+};
+
+// What happened, for progress display; `block` is -1 before the first block.
+struct CompressProgress {
+  enum class Stage { kCalibration, kBlockDone, kWriting };
+  Stage stage;
+  int block = -1;
+  int num_blocks = 0;
+};
+
+struct CompressCallbacks {
+  std::function<void(const CompressProgress&)> on_progress;
+  std::function<void(const std::string&)> on_warning;  // recipe notes, pattern warnings
+};
+
+// Runs the whole job and returns the report also written to presso_report.json. UserError
+// (before any work) for a bad recipe, a plan the format cannot store, or bad calibration input.
+nlohmann::json compress_model(const CompressOptions& options, const PassRegistry& registry,
+                              const CompressCallbacks& callbacks = {});
+
+}  // namespace presso

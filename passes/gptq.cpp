@@ -1,0 +1,110 @@
+// GPTQ (Frantar et al., 2022): quantizes each targeted linear column by column, feeding every
+// column's rounding error forward through the inverse Hessian of the layer's calibration inputs.
+// The math lives in lib/quant/gptq.h; this pass orders the linears of a block and feeds them
+// their statistics. With true_sequential (the original's `--true-sequential` for Llama) the
+// block's linears go in forward order, group by group (q/k/v, o, gate/up, down), each group on
+// the inputs that the already-quantized groups produce.
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "lib/quant/gptq.h"
+#include "lib/recipe/pass_schemas.h"
+#include "passes/registry.h"
+
+namespace presso {
+namespace {
+
+class GptqPass : public Pass {
+ public:
+  explicit GptqPass(const PassOptions& options)
+      : mse_(options.get_bool("mse")), true_sequential_(options.get_bool("true_sequential")) {
+    options_.scheme = scheme_from_options(options);
+    options_.damp = options.get_float("damp");
+    options_.block_size = options.get_int("block_size");
+    options_.act_order = options.get_bool("act_order");
+    options_.static_groups = options.get_bool("static_groups");
+  }
+
+  StatsRequest wants() const override {
+    StatsRequest request;
+    request.hessian = true;
+    return request;
+  }
+
+  std::optional<QuantScheme> output_scheme() const override { return options_.scheme; }
+  bool saves_g_idx() const override {
+    return options_.act_order && !options_.static_groups && options_.scheme.group_size > 0;
+  }
+
+  void run(PassContext& context) override {
+    bool block_changed = false;
+    for (const auto& group : input_groups(context)) {
+      // Later groups see the quantized outputs of the earlier ones (true-sequential).
+      if (true_sequential_ && block_changed) context.recollect(group, wants());
+      quantize_group(context, group);
+      block_changed = true;
+    }
+  }
+
+ private:
+  // The targets split by shared input (the family's sequential groups), in forward order; a
+  // target the family does not group goes alone, last.
+  static std::vector<std::vector<std::string>> input_groups(PassContext& context) {
+    const std::vector<std::string>& targets = context.targets();
+    std::vector<std::vector<std::string>> groups;
+    std::vector<std::string> placed;
+    for (const auto& relative_group : context.family().sequential_groups) {
+      std::vector<std::string> group;
+      for (const auto& relative : relative_group) {
+        const std::string name = context.block().prefix + relative;
+        if (std::find(targets.begin(), targets.end(), name) != targets.end()) {
+          group.push_back(name);
+          placed.push_back(name);
+        }
+      }
+      if (!group.empty()) groups.push_back(group);
+    }
+    for (const auto& name : targets) {
+      if (std::find(placed.begin(), placed.end(), name) == placed.end()) groups.push_back({name});
+    }
+    return groups;
+  }
+
+  // The linears of one group read the same input, so one factorization of its Hessian serves
+  // them all.
+  void quantize_group(PassContext& context, const std::vector<std::string>& group) {
+    const GptqHessian hessian = prepare_gptq_hessian(context.statistics(group.front()).hessian(),
+                                                     options_, context.device(), group.front());
+    for (const auto& name : group) {
+      GptqOptions options = options_;
+      options.grid = context.grid_options(name);
+      // The original's `--mse` search (IST-DASLab/gptq quant.py: maxshrink 0.8, grid 100,
+      // norm 2.4, no early stop).
+      if (mse_) options.grid.mse = MseSearch{0.8, 0, 100.0, 2.4};
+      LinearState& state = context.state(name);
+      GptqResult result = gptq_sweep(state.linear->weight, hessian, options, state.mask, name);
+      state.metrics["gptq_loss"] = result.loss;
+      if (result.retries > 0) {
+        state.notes.push_back(fmt::format(
+            "the Hessian did not factor with damp {}; raised to {} ({} retr{})", options_.damp,
+            result.damp_used, result.retries, result.retries == 1 ? "y" : "ies"));
+      }
+      set_quantized(state, std::move(result.weight));
+    }
+  }
+
+  GptqOptions options_;
+  bool mse_;
+  bool true_sequential_;
+};
+
+}  // namespace
+
+PassFactory gptq_pass() {
+  return {gptq_schema(), [](const PassOptions& options) -> std::unique_ptr<Pass> {
+            return std::make_unique<GptqPass>(options);
+          }};
+}
+
+}  // namespace presso

@@ -1,0 +1,10 @@
+#include "passes/registry.h"
+
+namespace presso {
+
+const PassRegistry& pass_registry() {
+  static const PassRegistry registry = {rtn_pass(), gptq_pass()};
+  return registry;
+}
+
+}  // namespace presso

@@ -1,0 +1,42 @@
+// Round-to-nearest weight quantization: each weight to the nearest point of its group's min/max
+// grid (or the MSE-searched one), no calibration. The baseline every other quantizer must beat,
+// and the scheme of llm-compressor's QuantizationModifier.
+#include "lib/quant/quantize.h"
+#include "lib/recipe/pass_schemas.h"
+#include "passes/registry.h"
+
+namespace presso {
+namespace {
+
+class RtnPass : public Pass {
+ public:
+  explicit RtnPass(const PassOptions& options)
+      : scheme_(scheme_from_options(options)), mse_(options.get_bool("mse")) {}
+
+  StatsRequest wants() const override { return {}; }
+
+  void run(PassContext& context) override {
+    for (const auto& name : context.targets()) {
+      GridOptions grid = context.grid_options(name);
+      if (mse_) grid.mse = MseSearch{};
+      LinearState& state = context.state(name);
+      set_quantized(state, quantize_rtn(state.linear->weight, scheme_, grid, name));
+    }
+  }
+
+  std::optional<QuantScheme> output_scheme() const override { return scheme_; }
+
+ private:
+  QuantScheme scheme_;
+  bool mse_;
+};
+
+}  // namespace
+
+PassFactory rtn_pass() {
+  return {rtn_schema(), [](const PassOptions& options) -> std::unique_ptr<Pass> {
+            return std::make_unique<RtnPass>(options);
+          }};
+}
+
+}  // namespace presso

@@ -1,0 +1,49 @@
+// Shared by the tests that run `compress`: a recipe written to a temp folder, a compression job
+// with the calibration protocol, and perplexity of a directory on the eval text.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "lib/compress/driver.h"
+#include "lib/eval/eval_job.h"
+#include "passes/registry.h"
+#include "tests/temp_dir.h"
+
+namespace presso::test {
+
+// Perplexity of `model_dir` on `text` over the first `windows` windows of `seqlen` tokens.
+inline double perplexity(const std::string& model_dir, const std::string& text, int64_t windows,
+                         int64_t seqlen = 512) {
+  EvalOptions options;
+  options.model_dir = model_dir;
+  options.data_path = text;
+  options.seqlen = seqlen;
+  options.max_windows = windows;
+  options.progress = false;
+  return run_eval(options)["ppl"].get<double>();
+}
+
+// A one-pass recipe `passes: [- pass: {options}]`, written as `name`.yaml into `dir`.
+inline std::string write_recipe(const TempDir& dir, const std::string& name,
+                                const std::string& pass, const std::string& options) {
+  return dir.write(name + ".yaml", "passes:\n  - " + pass + ": {" + options + "}\n");
+}
+
+inline CompressOptions compress_options(const std::string& model, const std::string& recipe,
+                                        const std::string& calib, const std::string& out,
+                                        int64_t nsamples, int64_t seqlen) {
+  CompressOptions options;
+  options.model_dir = model;
+  options.recipe_path = recipe;
+  options.calibration.path = calib;
+  options.output_dir = out;
+  options.nsamples = nsamples;
+  options.seqlen = seqlen;
+  options.seed = 0;
+  return options;
+}
+
+}  // namespace presso::test

@@ -1,0 +1,236 @@
+// The block-wise driver on the shipped model: what passes see, what the output holds, and every
+// way a job is refused before work starts.
+#include "tests/catch_torch.h"
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+
+#include "lib/common/errors.h"
+#include "lib/common/files.h"
+#include "lib/common/interrupt.h"
+#include "lib/recipe/pass_schemas.h"
+#include "tests/compress_helpers.h"
+#include "tests/fixtures.h"
+
+namespace fs = std::filesystem;
+using namespace presso;
+using presso::test::TempDir;
+
+namespace {
+
+const std::string kModel = (presso::test::test_data() / "sotu-llama-16m").string();
+const std::string kCalib = (presso::test::test_data() / "calib.txt").string();
+
+// Records what the driver hands a pass; asks for every statistic, and with `resequence` re-gathers
+// them group by group as a true-sequential pass does.
+struct Observations {
+  std::vector<std::string> targets;
+  std::map<std::string, int64_t> tokens, samples;
+  std::map<std::string, torch::Tensor> xtx_before, xtx_after;
+};
+
+class RecordingPass : public Pass {
+ public:
+  RecordingPass(Observations* seen, bool resequence) : seen_(seen), resequence_(resequence) {}
+  StatsRequest wants() const override { return {true, true, true}; }
+  void run(PassContext& context) override {
+    for (const auto& name : context.targets()) {
+      seen_->targets.push_back(name);
+      const LinearStatistics& stats = context.statistics(name);
+      seen_->tokens[name] = stats.token_count();
+      seen_->samples[name] = stats.sample_count();
+      seen_->xtx_before[name] = stats.xtx().clone();
+    }
+    if (!resequence_) return;
+    // Zero the first linear, then re-gather the inputs of the linears after it.
+    const std::string first = context.targets().front();
+    context.state(first).linear->weight.zero_();
+    std::vector<std::string> rest(context.targets().begin() + 1, context.targets().end());
+    context.recollect(rest, {true, false, false});
+    for (const auto& name : rest) seen_->xtx_after[name] = context.statistics(name).xtx().clone();
+  }
+
+ private:
+  Observations* seen_;
+  bool resequence_;
+};
+
+PassRegistry registry_with_recorder(Observations* seen, bool resequence) {
+  PassSchema schema;
+  schema.name = "record";
+  schema.summary = "test pass";
+  schema.options = target_options();
+  PassRegistry registry = pass_registry();
+  registry.push_back({schema, [seen, resequence](const PassOptions&) -> std::unique_ptr<Pass> {
+                        return std::make_unique<RecordingPass>(seen, resequence);
+                      }});
+  return registry;
+}
+
+std::string read_text(const fs::path& path) { return read_file_bytes(path.string()); }
+
+}  // namespace
+
+TEST_CASE("compress writes a complete directory with a report of every layer", "[unit]") {
+  TempDir dir("driver");
+  const std::string recipe =
+      presso::test::write_recipe(dir, "r", "rtn", "bits: 4, group_size: 128, symmetric: false");
+  auto options = presso::test::compress_options(kModel, recipe, kCalib, dir.file("out"), 8, 64);
+  const nlohmann::json report = compress_model(options, pass_registry());
+
+  const fs::path out = dir.file("out");
+  for (const char* file : {"config.json", "model.safetensors", "tokenizer.json",
+                           "presso_report.json"}) {
+    CHECK(fs::exists(out / file));
+  }
+  CHECK(nlohmann::json::parse(read_text(out / "presso_report.json")) == report);
+  const auto config = nlohmann::json::parse(read_text(out / "config.json"));
+  CHECK(config["quantization_config"]["quant_method"] == "compressed-tensors");
+  CHECK(report["layers"].size() == 6 * 7);
+  CHECK(report["calibration"]["nsamples"] == 8);
+  CHECK(report["blocks"].size() == 6);
+  for (const auto& layer : report["layers"]) {
+    CHECK(layer["relative_output_error"].get<double>() > 0.0);
+    CHECK(layer["scheme"]["bits"] == 4);
+  }
+  // Nothing else is left beside the output (no temporaries).
+  int entries = 0;
+  for (const auto& entry : fs::directory_iterator(dir.path)) entries += entry.path() != out;
+  CHECK(entries == 1);  // the recipe
+}
+
+TEST_CASE("rtn checkpoints do not depend on the calibration windows", "[unit]") {
+  TempDir dir("driver_rtn_calib");
+  const std::string recipe = presso::test::write_recipe(dir, "r", "rtn", "bits: 3");
+  compress_model(presso::test::compress_options(kModel, recipe, kCalib, dir.file("a"), 2, 64),
+                 pass_registry());
+  auto options = presso::test::compress_options(kModel, recipe, kCalib, dir.file("b"), 6, 128);
+  options.seed = 7;
+  compress_model(options, pass_registry());
+  CHECK(read_text(dir.file("a") + "/model.safetensors") ==
+        read_text(dir.file("b") + "/model.safetensors"));
+}
+
+TEST_CASE("without calibration data rtn still runs, with no output errors", "[unit]") {
+  TempDir dir("driver_nocalib");
+  const std::string recipe = presso::test::write_recipe(dir, "r", "rtn", "targets: [mlp.down_proj]");
+  auto options = presso::test::compress_options(kModel, recipe, "", dir.file("out"), 4, 64);
+  const nlohmann::json report = compress_model(options, pass_registry());
+  CHECK(report["calibration"].is_null());
+  CHECK(report["layers"].size() == 6);
+  for (const auto& layer : report["layers"]) CHECK(layer["relative_output_error"].is_null());
+}
+
+TEST_CASE("passes get the statistics they declared over every calibration token", "[unit]") {
+  TempDir dir("driver_stats");
+  Observations seen;
+  const std::string recipe =
+      presso::test::write_recipe(dir, "r", "record", "targets: [\"re:.*layers\\\\.0\\\\..*\"]");
+  compress_model(presso::test::compress_options(kModel, recipe, kCalib, dir.file("out"), 6, 32),
+                 registry_with_recorder(&seen, false));
+  REQUIRE(seen.targets.size() == 7);
+  CHECK(seen.targets.front() == "model.layers.0.self_attn.q_proj");
+  CHECK(seen.targets.back() == "model.layers.0.mlp.down_proj");
+  for (const auto& name : seen.targets) {
+    CHECK(seen.tokens[name] == 6 * 32);
+    CHECK(seen.samples[name] == 6);
+  }
+  // q, k and v read the same input.
+  CHECK(torch::equal(seen.xtx_before["model.layers.0.self_attn.q_proj"],
+                     seen.xtx_before["model.layers.0.self_attn.v_proj"]));
+}
+
+TEST_CASE("recollect gathers the inputs that the changed weights produce", "[unit]") {
+  TempDir dir("driver_recollect");
+  Observations seen;
+  const std::string recipe = presso::test::write_recipe(
+      dir, "r", "record", "targets: [model.layers.1.self_attn.v_proj, model.layers.1.self_attn.o_proj]");
+  compress_model(presso::test::compress_options(kModel, recipe, kCalib, dir.file("out"), 4, 32),
+                 registry_with_recorder(&seen, true));
+  const std::string o_proj = "model.layers.1.self_attn.o_proj";
+  REQUIRE(seen.xtx_after.count(o_proj) == 1);
+  // With v_proj zeroed, the attention output (o_proj's input) is zero.
+  CHECK(seen.xtx_before[o_proj].abs().max().item<float>() > 0.0f);
+  CHECK(seen.xtx_after[o_proj].abs().max().item<float>() == 0.0f);
+}
+
+TEST_CASE("jobs that cannot run are refused before any output exists", "[unit]") {
+  TempDir dir("driver_refused");
+  Observations seen;
+  const PassRegistry registry = registry_with_recorder(&seen, false);
+  struct Case {
+    std::string what, recipe, calib, expected;
+    OutputFormat format = OutputFormat::kCompressedTensors;
+  };
+  const std::string too_short = dir.write("short.txt", "only a few words");
+  const std::string jsonl = dir.write("c.jsonl", "{\"text\": \"fine\"}\n{\"body\": \"x\"}\n");
+  const std::vector<Case> cases = {
+      {"lm_head selected", "passes:\n  - rtn: {targets: [lm_head]}\n", kCalib,
+       "lm_head, which lies outside the decoder blocks"},
+      {"statistics without calibration", "passes:\n  - record: {}\n", "",
+       "need calibration statistics"},
+      {"gptq layout of 5 bits", "passes:\n  - rtn: {bits: 5}\n", kCalib, "--format gptq",
+       OutputFormat::kGptq},
+      {"awq layout of 3 bits", "passes:\n  - rtn: {bits: 3}\n", kCalib, "--format awq",
+       OutputFormat::kAwq},
+      {"group size not dividing", "passes:\n  - rtn: {group_size: 100}\n", kCalib,
+       "group_size 100 does not divide"},
+      {"calibration text too short", "passes:\n  - rtn: {}\n", too_short, "short.txt"},
+      {"jsonl without the field", "passes:\n  - rtn: {}\n", jsonl, "c.jsonl:2"},
+      {"bad recipe key", "passes:\n  - rtn: {bitz: 4}\n", kCalib, "unknown key 'bitz'"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.what);
+    const std::string recipe = dir.write("bad.yaml", c.recipe);
+    auto options = presso::test::compress_options(kModel, recipe, c.calib, dir.file("out"), 8, 64);
+    options.format = c.format;
+    try {
+      compress_model(options, registry);
+      FAIL("no error");
+    } catch (const UserError& e) {
+      CHECK_THAT(e.what(), Catch::Contains(c.expected));
+    }
+    CHECK_FALSE(fs::exists(dir.file("out")));
+  }
+}
+
+TEST_CASE("an existing output is kept unless --overwrite, and the input never", "[unit]") {
+  TempDir dir("driver_overwrite");
+  const std::string recipe = presso::test::write_recipe(dir, "r", "rtn", "");
+  fs::create_directories(dir.file("out"));
+  dir.write("out/keep.txt", "mine");
+  auto options = presso::test::compress_options(kModel, recipe, "", dir.file("out"), 4, 64);
+  CHECK_THROWS_AS(compress_model(options, pass_registry()), UserError);
+  CHECK(fs::exists(dir.file("out/keep.txt")));
+  options.overwrite = true;
+  compress_model(options, pass_registry());
+  CHECK_FALSE(fs::exists(dir.file("out/keep.txt")));
+  CHECK(fs::exists(dir.file("out/model.safetensors")));
+
+  options.output_dir = kModel;
+  CHECK_THROWS_AS(compress_model(options, pass_registry()), UserError);
+}
+
+TEST_CASE("Ctrl-C during compression leaves no output behind", "[unit]") {
+  TempDir dir("driver_interrupt");
+  const std::string recipe = presso::test::write_recipe(dir, "r", "rtn", "");
+  auto options = presso::test::compress_options(kModel, recipe, kCalib, dir.file("out"), 4, 64);
+  options.dense_output_dir = dir.file("dense");
+  install_interrupt_handler();
+  CompressCallbacks callbacks;
+  callbacks.on_progress = [](const CompressProgress& event) {
+    if (event.stage == CompressProgress::Stage::kBlockDone && event.block == 2) std::raise(SIGINT);
+  };
+  CHECK_THROWS_AS(compress_model(options, pass_registry(), callbacks), Interrupted);
+  clear_interrupt_request();
+  std::signal(SIGINT, SIG_DFL);
+  // Only the recipe remains: no output, no dense copy, no temporary directory.
+  int entries = 0;
+  for (const auto& entry : fs::directory_iterator(dir.path)) {
+    INFO(entry.path().string());
+    CHECK(entry.path().filename() == "r.yaml");
+    ++entries;
+  }
+  CHECK(entries == 1);
+}

@@ -1,9 +1,7 @@
 // The presso binary end to end: exit codes, reports and error messages as a user sees them.
 #include <catch2/catch.hpp>
 
-#include <sys/wait.h>
 
-#include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -12,28 +10,14 @@
 #include <nlohmann/json.hpp>
 
 #include "lib/common/files.h"
+#include "tests/cli_runner.h"
 #include "tests/fixtures.h"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-struct CliResult {
-  int exit_code;
-  std::string output;  // stdout and stderr together
-};
-
-CliResult run_cli(const std::string& args) {
-  const std::string command = std::string(PRESSO_CLI_PATH) + " " + args + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::string output;
-  std::array<char, 4096> buffer{};
-  size_t n = 0;
-  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) output.append(buffer.data(), n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
+using presso::test::run_cli;
 
 fs::path scratch_dir(const std::string& name) {
   const fs::path dir = fs::temp_directory_path() / ("presso-e2e-" + name);

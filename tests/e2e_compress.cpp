@@ -2,13 +2,12 @@
 // messages and what lands on disk.
 #include <catch2/catch.hpp>
 
-#include <array>
 #include <cstdio>
 #include <filesystem>
 #include <string>
 
-#include <sys/wait.h>
 
+#include "tests/cli_runner.h"
 #include "tests/fixtures.h"
 #include "tests/temp_dir.h"
 
@@ -17,22 +16,7 @@ using presso::test::TempDir;
 
 namespace {
 
-struct CliResult {
-  int exit_code;
-  std::string output;  // stdout and stderr together
-};
-
-CliResult run_cli(const std::string& args) {
-  const std::string command = std::string(PRESSO_CLI_PATH) + " " + args + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::string output;
-  std::array<char, 4096> buffer{};
-  size_t n = 0;
-  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) output.append(buffer.data(), n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
+using presso::test::run_cli;
 
 const std::string kModel = (presso::test::test_data() / "sotu-llama-16m").string();
 const std::string kCalib = (presso::test::test_data() / "calib.txt").string();

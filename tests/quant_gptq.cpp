@@ -1,4 +1,4 @@
-// The GPTQ kernel (lib/quant/gptq.h): both sweep implementations against the direct OBS loop of
+// The GPTQ kernel (lib/quant/gptq.h): every sweep implementation against the direct OBS loop of
 // lib/quant/reference.h over every option combination, the layer objective against RTN, damping
 // retries, dead inputs, g_idx and sparsity masks.
 #include <torch/cuda.h>
@@ -357,19 +357,31 @@ TEST_CASE("gptq validates shapes and options, naming the tensor", "[unit]") {
   torch::Tensor nan_hessian = layer.hessian.clone();
   nan_hessian[1][2] = std::nanf("");
   CHECK_THROWS_AS(gptq_quantize(layer.weight, nan_hessian, options), UserError);
+  // The fused CUDA sweep takes CUDA tensors only, and exists only in builds with CUDA kernels.
+  options.kernel = GptqSweepKernel::kFusedCuda;
+  CHECK_THROWS_WITH(gptq_quantize(layer.weight, layer.hessian, options, std::nullopt, "w.q"),
+                    Catch::Contains("w.q") && Catch::Contains("fused CUDA"));
 }
 
 TEST_CASE("gptq on a CUDA device matches the direct OBS reference", "[unit]") {
   if (!torch::cuda::is_available()) return;  // the CPU-only build has no device to test
   const torch::Device cuda(torch::kCUDA);
+  std::vector<GptqSweepKernel> kernels = {GptqSweepKernel::kTensorOps};
+  if (gptq_fused_cuda_available()) kernels.push_back(GptqSweepKernel::kFusedCuda);
+  // Blocks of 1, 2, 4 and 8 column slots of 32 per lane (48 leaves a slot partly empty; 256 does
+  // not fit in shared memory, so the fused kernel reads U from global memory).
+  const std::vector<int64_t> block_sizes = {64, 48, 128, 256, 32};
+  int64_t compared_codes = 0, codes_differ = 0;
+  float worst_dequantized = 0;
   int trial = 0;
   for (bool act_order : {false, true}) {
     for (bool static_groups : {false, true}) {
       for (int group_size : {-1, 32}) {
         ++trial;
         GptqOptions options;
-        options.scheme = QuantScheme{4, group_size, trial % 2 == 0};
-        options.block_size = 64;
+        options.scheme =
+            QuantScheme{std::vector<int>{4, 3, 8}[trial % 3], group_size, trial % 2 == 0};
+        options.block_size = block_sizes[trial % block_sizes.size()];
         options.act_order = act_order;
         options.static_groups = static_groups;
         const Layer layer = random_layer(48, 256, 9000 + trial, trial % 3 == 0 ? 2 : 0);
@@ -380,19 +392,89 @@ TEST_CASE("gptq on a CUDA device matches the direct OBS reference", "[unit]") {
         const GptqResult ref = gptq_quantize_ref(layer.weight, layer.hessian, options, mask, &ties);
         std::optional<torch::Tensor> cuda_mask;
         if (mask) cuda_mask = mask->to(cuda);
-        const GptqResult on_device =
-            gptq_quantize(layer.weight.to(cuda), layer.hessian.to(cuda), options, cuda_mask, "w");
-        CHECK(on_device.dequantized.device().is_cuda());
-        GptqResult fast = on_device;
-        fast.dequantized = on_device.dequantized.cpu();
-        fast.weight.q = on_device.weight.q.cpu();
-        const Agreement a = compare(fast, ref, ties, visit_order(layer.hessian, options));
-        INFO("rows diverged " << a.rows_diverged << ", worst tie distance at a first difference "
-                              << a.worst_first_tie);
-        CHECK(a.rows_not_at_tie == 0);
-        CHECK(a.worst_dequantized <= 1e-5f * layer.weight.abs().max().item<float>());
-        CHECK(fast.loss == Approx(ref.loss).epsilon(1e-3));
+        std::vector<GptqResult> results;
+        for (GptqSweepKernel kernel : kernels) {
+          options.kernel = kernel;
+          INFO((kernel == GptqSweepKernel::kFusedCuda ? "fused CUDA sweep" : "tensor-op sweep"));
+          const GptqResult on_device =
+              gptq_quantize(layer.weight.to(cuda), layer.hessian.to(cuda), options, cuda_mask, "w");
+          CHECK(on_device.dequantized.device().is_cuda());
+          GptqResult fast = on_device;
+          fast.dequantized = on_device.dequantized.cpu();
+          fast.weight.q = on_device.weight.q.cpu();
+          fast.weight.scale = on_device.weight.scale.cpu();
+          fast.weight.zero_point = on_device.weight.zero_point.cpu();
+          if (fast.weight.g_idx) fast.weight.g_idx = fast.weight.g_idx->cpu();
+          CHECK((dequantize(fast.weight) == fast.dequantized).all().item<bool>());
+          const Agreement a = compare(fast, ref, ties, visit_order(layer.hessian, options));
+          INFO("rows diverged " << a.rows_diverged << ", worst tie distance at a first difference "
+                                << a.worst_first_tie);
+          CHECK(a.rows_not_at_tie == 0);
+          CHECK(a.worst_dequantized <= 1e-5f * layer.weight.abs().max().item<float>());
+          if (a.rows_diverged == 0) CHECK(fast.loss == Approx(ref.loss).epsilon(1e-3));
+          if (mask) {
+            CHECK(fast.dequantized.masked_select(mask->logical_not()).abs().max().item<float>() ==
+                  0);
+          }
+          results.push_back(fast);
+        }
+        if (results.size() == 2) {
+          // The two CUDA sweeps share the grids and the lazy-batch GEMMs; inside the blocks both
+          // round every operation in fp32 without FMA contraction.
+          const GptqResult& ops = results[0];
+          const GptqResult& fused = results[1];
+          const int64_t differ = (ops.weight.q != fused.weight.q).sum().item<int64_t>();
+          compared_codes += ops.weight.q.numel();
+          codes_differ += differ;
+          worst_dequantized = std::max(
+              worst_dequantized, (ops.dequantized - fused.dequantized).abs().max().item<float>());
+          if (differ == 0) CHECK(fused.loss == Approx(ops.loss).epsilon(1e-5));
+        }
       }
     }
+  }
+  if (kernels.size() == 2) {
+    std::cout << "gptq on CUDA, fused kernel vs tensor ops: " << codes_differ << " of "
+              << compared_codes << " codes differ; largest |dq| difference " << worst_dequantized
+              << "\n";
+  }
+
+  // A larger layer in the shape of the benchmark's (block 128, group 128): all three kernels on
+  // the same input. The CUDA sweeps share everything but the in-block loop; the CPU one differs
+  // from them by the summation order of its GEMMs.
+  if (kernels.size() == 2) {
+    const Layer large = random_layer(2048, 1024, 9400);
+    GptqOptions options;
+    options.scheme = QuantScheme{4, 128, true};
+    std::vector<GptqResult> by_kernel;
+    for (GptqSweepKernel kernel : {GptqSweepKernel::kTensorOps, GptqSweepKernel::kFusedCuda}) {
+      options.kernel = kernel;
+      by_kernel.push_back(gptq_quantize(large.weight.to(cuda), large.hessian.to(cuda), options));
+    }
+    options.kernel = GptqSweepKernel::kFusedCpu;
+    const GptqResult cpu = gptq_quantize(large.weight, large.hessian, options);
+    const int64_t differ = (by_kernel[0].weight.q != by_kernel[1].weight.q).sum().item<int64_t>();
+    std::cout << "gptq 2048 x 1024 w4 g128: loss tensor ops (CUDA) " << by_kernel[0].loss
+              << ", fused CUDA " << by_kernel[1].loss << ", fused CPU " << cpu.loss << "; "
+              << differ << " of " << by_kernel[0].weight.q.numel()
+              << " codes differ between the CUDA sweeps\n";
+    CHECK(by_kernel[1].loss == Approx(by_kernel[0].loss).epsilon(1e-3));
+    CHECK(by_kernel[1].loss == Approx(cpu.loss).epsilon(1e-3));
+  }
+
+  // Blocks wider than the fused kernel takes: kAuto sweeps them with tensor ops, kFusedCuda
+  // refuses them.
+  const Layer layer = random_layer(16, 512, 9500);
+  GptqOptions options;
+  options.scheme = QuantScheme{4, 128, true};
+  options.block_size = 512;
+  const GptqResult wide =
+      gptq_quantize(layer.weight.to(cuda), layer.hessian.to(cuda), options, std::nullopt, "w");
+  CHECK(wide.dequantized.device().is_cuda());
+  if (gptq_fused_cuda_available()) {
+    options.kernel = GptqSweepKernel::kFusedCuda;
+    CHECK_THROWS_WITH(
+        gptq_quantize(layer.weight.to(cuda), layer.hessian.to(cuda), options, std::nullopt, "w"),
+        Catch::Contains("at most 256 columns"));
   }
 }

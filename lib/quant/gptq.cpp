@@ -61,6 +61,10 @@ torch::Tensor inverse_upper_factor(const torch::Tensor& h, const torch::Tensor& 
 
 }  // namespace
 
+bool gptq_fused_cuda_available() { return gptq_internal::fused_cuda_available(); }
+
+int64_t gptq_fused_cuda_max_block() { return gptq_internal::fused_cuda_max_columns(); }
+
 GptqHessian prepare_gptq_hessian(const torch::Tensor& hessian, const GptqOptions& options,
                                  torch::Device device, const std::string& tensor_name) {
   torch::NoGradGuard no_grad;
@@ -133,11 +137,36 @@ GptqResult gptq_sweep(const torch::Tensor& weight, const GptqHessian& hessian,
                   tensor_name, hessian.perm.has_value(), options.act_order);
   }
   const torch::Device device = weight.device();
-  const bool fused = options.kernel == GptqSweepKernel::kFusedCpu ||
-                     (options.kernel == GptqSweepKernel::kAuto && device.is_cpu());
-  if (fused && !device.is_cpu()) {
-    fail_user("tensor '{}': the fused GPTQ sweep runs on CPU tensors only, the weight is on {}",
+  GptqSweepKernel kernel = options.kernel;
+  if (kernel == GptqSweepKernel::kAuto) {
+    kernel = device.is_cpu() ? GptqSweepKernel::kFusedCpu
+             : device.is_cuda() && options.block_size <= gptq_fused_cuda_max_block()
+                 ? GptqSweepKernel::kFusedCuda
+                 : GptqSweepKernel::kTensorOps;
+  }
+  if (kernel == GptqSweepKernel::kFusedCpu && !device.is_cpu()) {
+    fail_user("tensor '{}': the fused CPU GPTQ sweep runs on CPU tensors only, the weight is on {}",
               tensor_name, device.str());
+  }
+  if (kernel == GptqSweepKernel::kFusedCuda) {
+    if (!gptq_fused_cuda_available()) {
+      fail_user(
+          "tensor '{}': this build has no fused CUDA GPTQ sweep (it needs a CUDA compiler "
+          "and a CUDA LibTorch at configure time)",
+          tensor_name);
+    }
+    if (!device.is_cuda()) {
+      fail_user(
+          "tensor '{}': the fused CUDA GPTQ sweep runs on CUDA tensors only, the weight is "
+          "on {}",
+          tensor_name, device.str());
+    }
+    if (options.block_size > gptq_fused_cuda_max_block()) {
+      fail_user(
+          "tensor '{}': the fused CUDA GPTQ sweep takes blocks of at most {} columns, "
+          "block_size is {}",
+          tensor_name, gptq_fused_cuda_max_block(), options.block_size);
+    }
   }
   if (!torch::isfinite(weight).all().item<bool>()) {
     fail_user("tensor '{}': the weight holds NaN or infinite values", tensor_name);
@@ -223,10 +252,16 @@ GptqResult gptq_sweep(const torch::Tensor& weight, const GptqHessian& hessian,
     const torch::Tensor err1 = error_buffer.slice(1, 0, count);
     const torch::Tensor hinv1 = upper.slice(0, i1, i2).slice(1, i1, i2);
     const BlockOutputs outputs{dequantized.slice(1, i1, i2), err1, codes.slice(1, i1, i2), loss};
-    if (fused) {
-      gptq_internal::sweep_block_fused_cpu(w1, hinv1, block, scheme.bits, outputs);
-    } else {
-      gptq_internal::sweep_block_tensor_ops(w1, hinv1, block, scheme.bits, outputs);
+    switch (kernel) {
+      case GptqSweepKernel::kFusedCpu:
+        gptq_internal::sweep_block_fused_cpu(w1, hinv1, block, scheme.bits, outputs);
+        break;
+      case GptqSweepKernel::kFusedCuda:
+        gptq_internal::sweep_block_fused_cuda(w1, hinv1, block, scheme.bits, outputs);
+        break;
+      default:
+        gptq_internal::sweep_block_tensor_ops(w1, hinv1, block, scheme.bits, outputs);
+        break;
     }
     if (i2 < in) {
       // The lazy-batch update of every later column: W[:, i2:] −= Err·U[i1:i2, i2:].

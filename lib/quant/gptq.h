@@ -57,12 +57,20 @@
 
 namespace presso {
 
-// How the columns of one block are swept. Both give the same results up to fp32 rounding.
+// How the columns of one block are swept. All give the same results up to fp32 rounding.
 enum class GptqSweepKernel {
-  kAuto,       // kFusedCpu for CPU tensors, kTensorOps on other devices
+  kAuto,       // kFusedCpu for CPU tensors; kFusedCuda for CUDA tensors where the build has it
+               // and block_size <= gptq_fused_cuda_max_block(); kTensorOps otherwise
   kFusedCpu,   // one loop over the rows of the block, in parallel (CPU only)
+  kFusedCuda,  // one CUDA kernel per block, a warp per row (CUDA only; builds with a CUDA
+               // compiler and a CUDA LibTorch, see gptq_fused_cuda_available())
   kTensorOps,  // a few LibTorch ops per column, each over all rows (any device)
 };
+
+// Whether this build has the fused CUDA sweep, and the widest block (block_size) it takes; 0
+// without it.
+bool gptq_fused_cuda_available();
+int64_t gptq_fused_cuda_max_block();
 
 struct GptqOptions {
   QuantScheme scheme;

@@ -7,10 +7,18 @@
 #include <atomic>
 #include <cmath>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "lib/common/errors.h"
 #include "lib/quant/scheme.h"
+
+#ifdef PRESSO_WITH_CUDA_KERNELS
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+
+#include "lib/quant/gptq_block_cuda.h"
+#endif
 
 namespace presso::gptq_internal {
 namespace {
@@ -73,7 +81,88 @@ void expect_cpu(const torch::Tensor& t, torch::ScalarType dtype, const char* wha
   }
 }
 
+#ifdef PRESSO_WITH_CUDA_KERNELS
+void expect_cuda(const torch::Tensor& t, torch::ScalarType dtype, const torch::Device& device,
+                 const char* what) {
+  if (t.defined() && (t.device() != device || t.scalar_type() != dtype || t.dim() != 2)) {
+    fail_internal("gptq fused CUDA sweep: {} must be a 2-d {} tensor on {}, got {} on {}", what,
+                  c10::toString(dtype), device.str(), c10::toString(t.scalar_type()),
+                  t.device().str());
+  }
+}
+
+// A 2-d tensor as the kernel's strided view; an undefined tensor gives a null view.
+template <typename T>
+cuda::Strided<T> strided(const torch::Tensor& t) {
+  if (!t.defined()) return {};
+  using Element = std::remove_const_t<T>;
+  return {t.data_ptr<Element>(), t.stride(0), t.stride(1)};
+}
+#endif
+
 }  // namespace
+
+bool fused_cuda_available() {
+#ifdef PRESSO_WITH_CUDA_KERNELS
+  return true;
+#else
+  return false;
+#endif
+}
+
+int64_t fused_cuda_max_columns() {
+#ifdef PRESSO_WITH_CUDA_KERNELS
+  return cuda::kMaxColumns;
+#else
+  return 0;
+#endif
+}
+
+void sweep_block_fused_cuda(const torch::Tensor& w, const torch::Tensor& hinv,
+                            const BlockGrid& grid, int bits, const BlockOutputs& outputs) {
+#ifdef PRESSO_WITH_CUDA_KERNELS
+  const torch::Device device = w.device();
+  if (!device.is_cuda()) fail_internal("gptq fused CUDA sweep: w is on {}", device.str());
+  expect_cuda(w, torch::kFloat32, device, "w");
+  expect_cuda(hinv, torch::kFloat32, device, "hinv");
+  expect_cuda(grid.scale, torch::kFloat32, device, "scale");
+  expect_cuda(grid.zero, torch::kFloat32, device, "zero");
+  expect_cuda(grid.keep, torch::kFloat32, device, "keep");
+  expect_cuda(outputs.dequantized, torch::kFloat32, device, "dequantized");
+  expect_cuda(outputs.error, torch::kFloat32, device, "error");
+  expect_cuda(outputs.codes, torch::kInt8, device, "codes");
+  const int64_t out = w.size(0);
+  const int64_t count = w.size(1);
+  if (count < 1 || count > cuda::kMaxColumns) {
+    fail_internal("gptq fused CUDA sweep: a block of {} columns (1 to {} supported)", count,
+                  cuda::kMaxColumns);
+  }
+  const c10::cuda::CUDAGuard guard(device);
+  // Σ err² of each row, summed here so that the result does not depend on scheduling.
+  const torch::Tensor row_loss = torch::empty({out}, w.options().dtype(torch::kFloat64));
+  cuda::SweepBlockArgs args;
+  args.rows = out;
+  args.count = count;
+  args.qmin = static_cast<float>(quant_min(bits));
+  args.qmax = static_cast<float>(quant_max(bits));
+  args.weight = strided<const float>(w);
+  args.hinv = strided<const float>(hinv);
+  args.scale = strided<const float>(grid.scale);
+  args.zero = strided<const float>(grid.zero);
+  args.keep = strided<const float>(grid.keep);
+  args.dequantized = strided<float>(outputs.dequantized);
+  args.error = strided<float>(outputs.error);
+  args.codes = strided<int8_t>(outputs.codes);
+  args.row_loss = row_loss.data_ptr<double>();
+  const char* failure =
+      cuda::sweep_block(args, c10::cuda::getCurrentCUDAStream(device.index()).stream());
+  if (failure) fail_internal("gptq fused CUDA sweep: {}", failure);
+  outputs.loss.add_(row_loss.sum());
+#else
+  (void)w, (void)hinv, (void)grid, (void)bits, (void)outputs;
+  fail_internal("gptq fused CUDA sweep: this build has no CUDA kernels");
+#endif
+}
 
 void sweep_block_fused_cpu(const torch::Tensor& w, const torch::Tensor& hinv, const BlockGrid& grid,
                            int bits, const BlockOutputs& outputs) {

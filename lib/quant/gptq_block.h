@@ -1,5 +1,5 @@
-// Internal to lib/quant/gptq.cpp: the column sweep inside one lazy-batch block of GPTQ, in two
-// implementations that agree up to fp32 rounding (tests compare both against gptq_quantize_ref).
+// Internal to lib/quant/gptq.cpp: the column sweep inside one lazy-batch block of GPTQ, in three
+// implementations that agree up to fp32 rounding (tests compare each against gptq_quantize_ref).
 #pragma once
 
 #include <torch/types.h>
@@ -32,6 +32,17 @@ struct BlockOutputs {
 // dispatch. CPU tensors only.
 void sweep_block_fused_cpu(const torch::Tensor& w, const torch::Tensor& hinv, const BlockGrid& grid,
                            int bits, const BlockOutputs& outputs);
+
+// One CUDA kernel launch per block, on the device's current stream (gptq_block_cuda.cu: a warp
+// per row, the block's part of U in shared memory). CUDA tensors on one device, at most
+// fused_cuda_max_columns() columns. Only in builds with PRESSO_WITH_CUDA_KERNELS; elsewhere it
+// throws InternalError.
+void sweep_block_fused_cuda(const torch::Tensor& w, const torch::Tensor& hinv,
+                            const BlockGrid& grid, int bits, const BlockOutputs& outputs);
+
+// Whether sweep_block_fused_cuda is compiled in, and the widest block it takes.
+bool fused_cuda_available();
+int64_t fused_cuda_max_columns();
 
 // Seven to nine LibTorch ops per column, each over all rows at once; any device.
 void sweep_block_tensor_ops(const torch::Tensor& w, const torch::Tensor& hinv,

@@ -1,0 +1,44 @@
+// Internal to lib/quant/gptq_block.cpp: the CUDA kernel of GPTQ's in-block column sweep
+// (gptq_block_cuda.cu), behind a plain C++ launcher so that neither side needs the other's
+// headers: this header is free of LibTorch and of CUDA, the .cu of LibTorch. Built only when
+// CMake finds a CUDA compiler and a CUDA LibTorch (PRESSO_WITH_CUDA_KERNELS).
+#pragma once
+
+#include <cstdint>
+
+namespace presso::gptq_internal::cuda {
+
+// Element (r, c) of a row-major view is data[r·row_stride + c·col_stride] (strides in elements;
+// 0 repeats a column or row).
+template <typename T>
+struct Strided {
+  T* data = nullptr;
+  int64_t row_stride = 0;
+  int64_t col_stride = 0;
+};
+
+// One block of `count` columns of a weight of `rows` rows, all on the current CUDA device, as
+// gptq_block.h describes sweep_block_fused_cpu's arguments.
+struct SweepBlockArgs {
+  int64_t rows = 0;
+  int64_t count = 0;            // 1..kMaxColumns
+  float qmin = 0, qmax = 0;     // the signed code range
+  Strided<const float> weight;  // [rows, count], read only
+  Strided<const float> hinv;    // [count, count], the block's part of U
+  Strided<const float> scale;   // [rows, count]
+  Strided<const float> zero;    // [rows, count]; data null: zero point 0
+  Strided<const float> keep;    // [rows, count] 1/0; data null: keep all
+  Strided<float> dequantized;   // [rows, count] out: q
+  Strided<float> error;         // [rows, count] out: (w − q)/U_ii
+  Strided<int8_t> codes;        // [rows, count] out
+  double* row_loss = nullptr;   // [rows] out: Σ err² over the block's columns of each row
+};
+
+// The widest block the kernel takes: a row's columns live in its warp's registers.
+constexpr int64_t kMaxColumns = 256;
+
+// Enqueues the sweep on `stream` (a cudaStream_t) of the current device. Returns nullptr, or a
+// static message naming what failed (bad arguments, or the CUDA error of the launch).
+const char* sweep_block(const SweepBlockArgs& args, void* stream);
+
+}  // namespace presso::gptq_internal::cuda

@@ -70,7 +70,10 @@ torch::Tensor pack_lsb_first(const torch::Tensor& values, int bits) {
 
 torch::Tensor unpack_lsb_first(const torch::Tensor& words, int bits, int64_t count) {
   check_bits(bits);
-  if (words.dim() != 2) fail_internal("unpack_lsb_first: words must be 2-d, got {}", words.dim());
+  if (words.dim() != 2 || words.scalar_type() != torch::kInt32) {
+    fail_internal("unpack_lsb_first: words must be 2-d int32, got {}-d {}", words.dim(),
+                  c10::toString(words.scalar_type()));
+  }
   return by_row_slices(words.size(0), count, [&](int64_t begin, int64_t end) {
     return unpack_lsb_first_rows(words.slice(0, begin, end), bits, count);
   });
@@ -79,8 +82,6 @@ torch::Tensor unpack_lsb_first(const torch::Tensor& words, int bits, int64_t cou
 namespace {
 
 torch::Tensor pack_lsb_first_rows(const torch::Tensor& values, int bits) {
-  check_bits(bits);
-  if (values.dim() != 2) fail_internal("pack_lsb_first: values must be 2-d, got {}", values.dim());
   const int64_t rows = values.size(0);
   const int64_t n = values.size(1);
   const int64_t packed_words = (n * bits + kWordBits - 1) / kWordBits;
@@ -107,11 +108,6 @@ torch::Tensor pack_lsb_first_rows(const torch::Tensor& values, int bits) {
 }
 
 torch::Tensor unpack_lsb_first_rows(const torch::Tensor& words, int bits, int64_t count) {
-  check_bits(bits);
-  if (words.dim() != 2 || words.scalar_type() != torch::kInt32) {
-    fail_internal("unpack_lsb_first: words must be 2-d int32, got {}-d {}", words.dim(),
-                  c10::toString(words.scalar_type()));
-  }
   const int64_t rows = words.size(0);
   const int64_t needed = (count * bits + kWordBits - 1) / kWordBits;
   if (words.size(1) < needed) {

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <set>
@@ -44,6 +45,18 @@ torch::Tensor calibration_windows(const CompressOptions& options, const Model& m
   } catch (const UserError& e) {
     fail_user("{}: {}", source.path, e.what());
   }
+}
+
+// VmHWM of this process's address space, in MiB; nullopt off Linux. Not getrusage's ru_maxrss:
+// that also counts the address space of the process that exec'd us (a vfork parent's), which
+// can be far larger than anything presso itself touched.
+std::optional<double> peak_resident_mib() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  }
+  return std::nullopt;
 }
 
 nlohmann::json scheme_json(const QuantScheme& scheme) {
@@ -188,6 +201,8 @@ nlohmann::json compress_model(const CompressOptions& options, const PassRegistry
   }
   report_progress(CompressProgress::Stage::kWriting, model.num_blocks());
   report["seconds_total"] = seconds_since(job_start);
+  const std::optional<double> peak = peak_resident_mib();
+  report["peak_rss_mib"] = peak ? nlohmann::json(*peak) : nlohmann::json(nullptr);
   for (auto& writer : writers) writer->finish(report);
   return report;
 }

@@ -84,10 +84,10 @@ Agreement compare(const GptqResult& fast, const GptqResult& ref, const torch::Te
 std::string describe(const GptqOptions& o, bool masked, int dead) {
   return fmt::format(
       "bits {} group {} {} act_order {} static_groups {} block {} mask {} dead {} mse {} "
-      "scale_dtype {}",
+      "scale_dtype {} avoid_qmin_zero_point {}",
       o.scheme.bits, o.scheme.group_size, o.scheme.symmetric ? "sym" : "asym", o.act_order,
       o.static_groups, o.block_size, masked, dead, o.grid.mse.has_value(),
-      c10::toString(o.grid.scale_dtype));
+      c10::toString(o.grid.scale_dtype), o.grid.avoid_qmin_zero_point);
 }
 
 }  // namespace
@@ -114,6 +114,8 @@ TEST_CASE("gptq sweep matches the direct OBS reference over every option combina
           options.act_order = act_order;
           options.static_groups = static_groups;
           if (trial % 7 == 0) options.grid.scale_dtype = torch::kFloat16;
+          if (trial % 5 == 2) options.grid.scale_dtype = torch::kBFloat16;
+          options.grid.avoid_qmin_zero_point = trial % 6 == 1;
           if (trial % 11 == 0) options.grid.mse = MseSearch{0.8, 0, 100, 2.4};
           const bool masked = trial % 3 == 1;
           const int dead = trial % 4 == 0 ? 3 : 0;
@@ -172,6 +174,24 @@ TEST_CASE("gptq sweep matches the direct OBS reference over every option combina
   std::cout << "gptq fast vs reference: " << rows_diverged << " of " << total_rows
             << " rows diverged at a rounding tie (" << codes_differ << " of " << total_codes
             << " codes differ after it); worst tie distance " << worst_tie << "\n";
+}
+
+TEST_CASE("a group scale that overflows its storage dtype is an error naming the tensor",
+          "[unit]") {
+  Layer layer = random_layer(8, 64, 1500);
+  layer.weight.slice(1, 32, 64) *= 1e7;  // the second group's fp16 scale overflows
+  GptqOptions options;
+  options.scheme = QuantScheme{4, 32, true};
+  options.block_size = 32;
+  options.grid.scale_dtype = torch::kFloat16;
+  for (GptqSweepKernel kernel : {GptqSweepKernel::kFusedCpu, GptqSweepKernel::kTensorOps}) {
+    options.kernel = kernel;
+    CHECK_THROWS_AS(gptq_quantize(layer.weight, layer.hessian, options, std::nullopt, "big"),
+                    UserError);
+    CHECK_THROWS_WITH(gptq_quantize(layer.weight, layer.hessian, options, std::nullopt, "big"),
+                      Catch::Contains("overflows") && Catch::Contains("Half") &&
+                          Catch::Contains("'big'"));
+  }
 }
 
 TEST_CASE("gptq beats round to nearest in the layer objective on random correlated layers",
@@ -368,9 +388,8 @@ TEST_CASE("gptq on a CUDA device matches the direct OBS reference", "[unit]") {
   const torch::Device cuda(torch::kCUDA);
   std::vector<GptqSweepKernel> kernels = {GptqSweepKernel::kTensorOps};
   if (gptq_fused_cuda_available()) kernels.push_back(GptqSweepKernel::kFusedCuda);
-  // Blocks of 1, 2, 4 and 8 column slots of 32 per lane (48 leaves a slot partly empty; 256 does
-  // not fit in shared memory, so the fused kernel reads U from global memory).
-  const std::vector<int64_t> block_sizes = {64, 48, 128, 256, 32};
+  // Full and partly used blocks of the fused kernel's 128 register columns.
+  const std::vector<int64_t> block_sizes = {64, 48, 128, 97, 32};
   int64_t compared_codes = 0, codes_differ = 0;
   float worst_dequantized = 0;
   int trial = 0;
@@ -475,6 +494,6 @@ TEST_CASE("gptq on a CUDA device matches the direct OBS reference", "[unit]") {
     options.kernel = GptqSweepKernel::kFusedCuda;
     CHECK_THROWS_WITH(
         gptq_quantize(layer.weight.to(cuda), layer.hessian.to(cuda), options, std::nullopt, "w"),
-        Catch::Contains("at most 256 columns"));
+        Catch::Contains("at most 128 columns"));
   }
 }

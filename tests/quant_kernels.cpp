@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 #include <cfloat>
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <string>
 
@@ -278,4 +279,37 @@ TEST_CASE("dense bit packing matches the loop reference and round-trips", "[unit
     }
   }
   CHECK_THROWS_AS(pack_lsb_first(torch::full({1, 4}, 16, torch::kInt32), 4), InternalError);
+}
+
+TEST_CASE("scalar rounding of scales to fp16 and bf16 matches LibTorch's conversion", "[unit]") {
+  // Normal and subnormal magnitudes of both types, the fp16 overflow boundary, exact ties and
+  // fp32 subnormals; every value also negated.
+  std::vector<float> values = {0.0f,     1.0f,        65504.0f,   65519.0f,   65520.0f,
+                               65536.0f, 1e-8f,       5.9604645e-8f, 2.9802322e-8f,
+                               6.1035156e-5f, 1.0009766f, 1.0004883f, 3.0e38f, 1e-40f,
+                               1.17549435e-38f, FLT_MAX};
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> exponent(-45.0f, 40.0f);
+  for (int i = 0; i < 20000; ++i) values.push_back(std::exp2(exponent(rng)));
+  const size_t n = values.size();
+  for (size_t i = 0; i < n; ++i) values.push_back(-values[i]);
+  const torch::Tensor t = torch::tensor(values);
+  for (torch::ScalarType dtype : {torch::kFloat16, torch::kBFloat16}) {
+    const torch::Tensor expected = t.to(dtype).to(torch::kFloat32);
+    GridOptions options;
+    options.scale_dtype = dtype;
+    const group_grid::ScaleStorage storage = group_grid_rule(QuantScheme{}, options).storage;
+    int64_t mismatches = 0;
+    for (size_t i = 0; i < values.size(); ++i) {
+      const float mine = group_grid::round_to_storage(values[i], storage);
+      const float theirs = expected[static_cast<int64_t>(i)].item<float>();
+      if (std::memcmp(&mine, &theirs, sizeof(float)) != 0) {
+        if (++mismatches <= 5) {
+          UNSCOPED_INFO(c10::toString(dtype) << ": " << values[i] << " -> " << mine << ", LibTorch "
+                                             << theirs);
+        }
+      }
+    }
+    CHECK(mismatches == 0);
+  }
 }

@@ -231,9 +231,15 @@ void CheckpointWriter::add_tensor(const std::string& name, const torch::Tensor& 
   impl_->tensors->add(name, tensor);
 }
 
-void CheckpointWriter::add_quantized(const Linear& linear, const QuantizedWeight& weight,
+void CheckpointWriter::add_quantized(const Linear& linear, const QuantizedWeight& quantized,
                                      torch::ScalarType dtype) {
   Impl& w = *impl_;
+  // Packing and the file want CPU tensors; a pass may have run on a GPU.
+  QuantizedWeight weight = quantized;
+  weight.q = weight.q.cpu();
+  weight.scale = weight.scale.cpu();
+  weight.zero_point = weight.zero_point.cpu();
+  if (weight.g_idx) weight.g_idx = weight.g_idx->cpu();
   w.check_open("add_quantized");
   if (!w.linears.count(linear.name)) {
     fail_internal("add_quantized: '{}' is not a linear of the {} model", linear.name,

@@ -23,8 +23,9 @@ struct ChunkLayout {
   torch::Tensor high_bits;  // [32] int64: how many of the value's bits spill into next_word
 };
 
-ChunkLayout chunk_layout(int bits) {
-  const torch::Tensor start = torch::arange(kWordBits, torch::kLong) * bits;
+ChunkLayout chunk_layout(int bits, const torch::Device& device) {
+  const torch::Tensor start =
+      torch::arange(kWordBits, torch::TensorOptions().dtype(torch::kLong).device(device)) * bits;
   ChunkLayout layout;
   layout.word = start.div(kWordBits, "floor");
   layout.next_word = torch::clamp_max(layout.word + 1, bits - 1);
@@ -95,12 +96,12 @@ torch::Tensor pack_lsb_first_rows(const torch::Tensor& values, int bits) {
   const torch::Tensor u =
       torch::constant_pad_nd(values.to(torch::kLong), {0, chunks * kWordBits - n})
           .reshape({rows, chunks, kWordBits});
-  const ChunkLayout layout = chunk_layout(bits);
+  const ChunkLayout layout = chunk_layout(bits, u.device());
   // Value bits never overlap, so summing the shifted parts into each word is an OR.
   const torch::Tensor low = torch::bitwise_left_shift(u, layout.offset) & kLowWordMask;
   // Non-straddling values shift right by ≥ bits here, contributing 0 to next_word.
   const torch::Tensor high = torch::bitwise_right_shift(u, kWordBits - layout.offset);
-  torch::Tensor words = torch::zeros({rows, chunks, bits}, torch::kLong);
+  torch::Tensor words = torch::zeros({rows, chunks, bits}, u.options());
   words.scatter_add_(2, layout.word.expand({rows, chunks, kWordBits}), low);
   words.scatter_add_(2, layout.next_word.expand({rows, chunks, kWordBits}), high);
   return to_int32_bits(words.reshape({rows, chunks * bits}).narrow(1, 0, packed_words))
@@ -120,7 +121,7 @@ torch::Tensor unpack_lsb_first_rows(const torch::Tensor& words, int bits, int64_
       torch::constant_pad_nd(words.narrow(1, 0, needed).to(torch::kLong) & kLowWordMask,
                              {0, chunks * bits - needed})
           .reshape({rows, chunks, bits});
-  const ChunkLayout layout = chunk_layout(bits);
+  const ChunkLayout layout = chunk_layout(bits, w.device());
   const int64_t mask = (int64_t{1} << bits) - 1;
   const auto gather = [&](const torch::Tensor& index) {
     return w.index_select(2, index);  // [rows, chunks, 32]

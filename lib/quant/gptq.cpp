@@ -11,9 +11,6 @@
 namespace presso {
 namespace {
 
-using gptq_internal::BlockGrid;
-using gptq_internal::BlockOutputs;
-
 void validate_options(const GptqOptions& options, const std::string& tensor_name) {
   std::vector<std::string> problems;
   if (options.block_size < 1) {
@@ -212,22 +209,46 @@ GptqResult gptq_sweep(const torch::Tensor& weight, const GptqHessian& hessian,
     position_group = column.div(group_size, "floor");
   }
 
-  torch::Tensor dequantized = torch::empty({out, in}, float_options);
-  torch::Tensor codes = torch::empty({out, in}, float_options.dtype(torch::kInt8));
-  const torch::Tensor error_buffer =
-      torch::empty({out, std::min(options.block_size, in)}, float_options);
-  torch::Tensor loss = torch::zeros({}, float_options.dtype(torch::kFloat64));
+  // Codes and the block's errors, [out, in] and [out, block]; the CUDA sweep writes one column
+  // of every row at a time, which is coalesced when they are laid out column-major.
+  const bool column_major = kernel == GptqSweepKernel::kFusedCuda;
+  const auto result_matrix = [&](int64_t columns, torch::ScalarType dtype) {
+    const auto result_options = float_options.dtype(dtype);
+    return column_major ? torch::empty({columns, out}, result_options).t()
+                        : torch::empty({out, columns}, result_options);
+  };
+  torch::Tensor codes = result_matrix(in, torch::kInt8);
+  // The CUDA sweep reads each block's part of U by columns.
+  const torch::Tensor upper_by_columns = column_major ? upper.t().contiguous().t() : upper;
+  // Two, used in turn: on CUDA a block's errors are still read by its lazy-batch GEMM while the
+  // next block's sweep runs (LazyBatchUpdate).
+  const torch::Tensor error_buffers[2] = {
+      result_matrix(std::min(options.block_size, in), torch::kFloat32),
+      result_matrix(std::min(options.block_size, in), torch::kFloat32)};
+  const torch::Tensor row_loss = torch::zeros({out}, float_options.dtype(torch::kFloat64));
+  // The fused sweeps compute dynamic group grids themselves (no host work per block); an MSE
+  // search has no scalar form, so its grids are found here with tensor ops.
+  const bool kernel_refreshes = kernel != GptqSweepKernel::kTensorOps && !options.grid.mse;
+  const group_grid::GridRule rule = group_grid_rule(scheme, options.grid);
   const bool search_alone = options.grid.mse && options.grid.mse->patience > 0;
+  gptq_internal::LazyBatchUpdate lazy_update(device);
   for (int64_t i1 = 0; i1 < in; i1 += options.block_size) {
     const int64_t i2 = std::min(i1 + options.block_size, in);
     const int64_t count = i2 - i1;
-    if (dynamic_groups) {
-      // Groups starting in this block, from the weights as the earlier blocks left them.
-      const int64_t first = ceil_div(i1, group_size);
-      const int64_t last = ceil_div(i2, group_size);
+    // Groups starting in this block get their grids from the weights as the earlier blocks left
+    // them: columns [first·group_size, last·group_size).
+    const int64_t first = dynamic_groups ? ceil_div(i1, group_size) : 0;
+    const int64_t last = dynamic_groups ? ceil_div(i2, group_size) : 0;
+    std::optional<gptq_internal::GroupRefresh> refresh;
+    if (first < last && kernel_refreshes) {
+      const int64_t c1 = first * group_size, c2 = last * group_size;
+      refresh = gptq_internal::GroupRefresh{
+          w.slice(1, c1, c2), keep.defined() ? keep.slice(1, c1, c2) : keep, first, group_size,
+          rule};
+    } else if (first < last) {
       // The original finds each group's grid on its own; an MSE search that stops early
       // (patience) depends on what else it searches with, so it gets one group per call.
-      const int64_t step = search_alone ? 1 : std::max<int64_t>(last - first, 1);
+      const int64_t step = search_alone ? 1 : last - first;
       for (int64_t g1 = first; g1 < last; g1 += step) {
         const int64_t g2 = std::min(g1 + step, last);
         const int64_t c1 = g1 * group_size, c2 = g2 * group_size;
@@ -238,36 +259,51 @@ GptqResult gptq_sweep(const torch::Tensor& weight, const GptqHessian& hessian,
         zero.slice(1, g1, g2).copy_(fresh.zero_point);
       }
     }
-    BlockGrid block;
-    if (per_channel) {
-      block.scale = scale.expand({out, count});
-      if (!scheme.symmetric) block.zero = zero.expand({out, count});
-    } else {
-      const torch::Tensor block_groups = position_group.slice(0, i1, i2);
-      block.scale = scale.index_select(1, block_groups);
-      if (!scheme.symmetric) block.zero = zero.index_select(1, block_groups);
-    }
+    gptq_internal::BlockGrid block;
+    block.scale = scale;
+    if (!scheme.symmetric) block.zero = zero;
+    block.group = position_group.slice(0, i1, i2);
     if (keep.defined()) block.keep = keep.slice(1, i1, i2);
     const torch::Tensor w1 = w.slice(1, i1, i2);
-    const torch::Tensor err1 = error_buffer.slice(1, 0, count);
-    const torch::Tensor hinv1 = upper.slice(0, i1, i2).slice(1, i1, i2);
-    const BlockOutputs outputs{dequantized.slice(1, i1, i2), err1, codes.slice(1, i1, i2), loss};
+    const torch::Tensor err1 = error_buffers[(i1 / options.block_size) % 2].slice(1, 0, count);
+    const torch::Tensor hinv1 = upper_by_columns.slice(0, i1, i2).slice(1, i1, i2);
+    const gptq_internal::BlockOutputs outputs{err1, codes.slice(1, i1, i2), row_loss};
+    const gptq_internal::GroupRefresh* fresh_groups = refresh ? &*refresh : nullptr;
     switch (kernel) {
       case GptqSweepKernel::kFusedCpu:
-        gptq_internal::sweep_block_fused_cpu(w1, hinv1, block, scheme.bits, outputs);
+        gptq_internal::sweep_block_fused_cpu(w1, hinv1, block, fresh_groups, scheme.bits, outputs);
         break;
       case GptqSweepKernel::kFusedCuda:
-        gptq_internal::sweep_block_fused_cuda(w1, hinv1, block, scheme.bits, outputs);
+        gptq_internal::sweep_block_fused_cuda(w1, hinv1, block, fresh_groups, scheme.bits,
+                                              outputs);
         break;
       default:
         gptq_internal::sweep_block_tensor_ops(w1, hinv1, block, scheme.bits, outputs);
         break;
     }
     if (i2 < in) {
-      // The lazy-batch update of every later column: W[:, i2:] −= Err·U[i1:i2, i2:].
-      w.slice(1, i2, in).addmm_(err1, upper.slice(0, i1, i2).slice(1, i2, in), 1, -1);
+      // The lazy-batch update of every later column: W[:, i2:] −= Err·U[i1:i2, i2:]. The next
+      // block reads its own columns and those of the groups starting in it.
+      const int64_t next_end = std::min(i2 + options.block_size, in);
+      const int64_t needed_end =
+          dynamic_groups ? std::max(next_end, ceil_div(next_end, group_size) * group_size)
+                         : next_end;
+      lazy_update.apply(w, err1, upper, i1, i2, needed_end);
     }
   }
+  lazy_update.wait();
+  if (kernel_refreshes && dynamic_groups && !torch::isfinite(scale).all().item<bool>()) {
+    fail_user("tensor '{}': a quantization scale overflows {}; store scales in a wider type",
+              tensor_name, c10::toString(options.grid.scale_dtype));
+  }
+
+  // (code − z)·s, as every sweep computed q; pruned weights have code z and come out 0.
+  codes = codes.contiguous();
+  const torch::Tensor codes_scale = scale.index_select(1, position_group);
+  torch::Tensor dequantized =
+      scheme.symmetric
+          ? codes.to(torch::kFloat32) * codes_scale
+          : (codes.to(torch::kFloat32) - zero.index_select(1, position_group)) * codes_scale;
 
   std::optional<torch::Tensor> g_idx;
   if (perm) {
@@ -286,7 +322,7 @@ GptqResult gptq_sweep(const torch::Tensor& weight, const GptqHessian& hessian,
   GptqResult result;
   result.weight = QuantizedWeight{codes, scale, zero.to(torch::kInt32), g_idx, scheme};
   result.dequantized = dequantized;
-  result.loss = loss.item<double>() / 2;
+  result.loss = row_loss.sum().item<double>() / 2;
   result.damp_used = hessian.damp_used;
   result.retries = hessian.retries;
   return result;

@@ -62,7 +62,7 @@ enum class GptqSweepKernel {
   kAuto,       // kFusedCpu for CPU tensors; kFusedCuda for CUDA tensors where the build has it
                // and block_size <= gptq_fused_cuda_max_block(); kTensorOps otherwise
   kFusedCpu,   // one loop over the rows of the block, in parallel (CPU only)
-  kFusedCuda,  // one CUDA kernel per block, a warp per row (CUDA only; builds with a CUDA
+  kFusedCuda,  // one CUDA kernel per block, a thread per row (CUDA only; builds with a CUDA
                // compiler and a CUDA LibTorch, see gptq_fused_cuda_available())
   kTensorOps,  // a few LibTorch ops per column, each over all rows (any device)
 };

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <limits>
 #include <thread>
 #include <type_traits>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "lib/quant/scheme.h"
 
 #ifdef PRESSO_WITH_CUDA_KERNELS
+#include <ATen/cuda/CUDAEvent.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 
@@ -35,12 +37,15 @@ class StridedMatrix {
     row_ = t.stride(0);
     col_ = t.stride(1);
   }
+  bool defined() const { return data_ != nullptr; }
   float operator()(int64_t r, int64_t i) const {
     return data_ ? data_[r * row_ + i * col_] : fallback_;
   }
+  // Element (r, i) of a defined matrix, writable.
+  float& at(int64_t r, int64_t i) const { return data_[r * row_ + i * col_]; }
 
  private:
-  const float* data_ = nullptr;
+  float* data_ = nullptr;
   int64_t row_ = 0, col_ = 0;
   float fallback_;
 };
@@ -78,6 +83,23 @@ void parallel_tasks(int64_t n, const F& f) {
 void expect_cpu(const torch::Tensor& t, torch::ScalarType dtype, const char* what) {
   if (t.defined() && (!t.device().is_cpu() || t.scalar_type() != dtype)) {
     fail_internal("gptq fused CPU sweep: {} must be a CPU {} tensor", what, c10::toString(dtype));
+  }
+}
+
+// group: [count] contiguous int64 on `device`; row_loss: [out] contiguous fp64 there.
+void expect_group_index(const torch::Tensor& group, int64_t count, const torch::Device& device) {
+  if (group.device() != device || group.scalar_type() != torch::kLong || group.dim() != 1 ||
+      group.size(0) != count || !group.is_contiguous()) {
+    fail_internal("gptq sweep: the group index must be a contiguous [{}] int64 tensor on {}",
+                  count, device.str());
+  }
+}
+
+void expect_row_loss(const torch::Tensor& row_loss, int64_t out, const torch::Device& device) {
+  if (row_loss.device() != device || row_loss.scalar_type() != torch::kFloat64 ||
+      row_loss.dim() != 1 || row_loss.size(0) != out || !row_loss.is_contiguous()) {
+    fail_internal("gptq sweep: the row loss must be a contiguous [{}] fp64 tensor on {}", out,
+                  device.str());
   }
 }
 
@@ -119,7 +141,8 @@ int64_t fused_cuda_max_columns() {
 }
 
 void sweep_block_fused_cuda(const torch::Tensor& w, const torch::Tensor& hinv,
-                            const BlockGrid& grid, int bits, const BlockOutputs& outputs) {
+                            const BlockGrid& grid, const GroupRefresh* refresh, int bits,
+                            const BlockOutputs& outputs) {
 #ifdef PRESSO_WITH_CUDA_KERNELS
   const torch::Device device = w.device();
   if (!device.is_cuda()) fail_internal("gptq fused CUDA sweep: w is on {}", device.str());
@@ -128,7 +151,6 @@ void sweep_block_fused_cuda(const torch::Tensor& w, const torch::Tensor& hinv,
   expect_cuda(grid.scale, torch::kFloat32, device, "scale");
   expect_cuda(grid.zero, torch::kFloat32, device, "zero");
   expect_cuda(grid.keep, torch::kFloat32, device, "keep");
-  expect_cuda(outputs.dequantized, torch::kFloat32, device, "dequantized");
   expect_cuda(outputs.error, torch::kFloat32, device, "error");
   expect_cuda(outputs.codes, torch::kInt8, device, "codes");
   const int64_t out = w.size(0);
@@ -137,9 +159,9 @@ void sweep_block_fused_cuda(const torch::Tensor& w, const torch::Tensor& hinv,
     fail_internal("gptq fused CUDA sweep: a block of {} columns (1 to {} supported)", count,
                   cuda::kMaxColumns);
   }
+  expect_group_index(grid.group, count, device);
+  expect_row_loss(outputs.row_loss, out, device);
   const c10::cuda::CUDAGuard guard(device);
-  // Σ err² of each row, summed here so that the result does not depend on scheduling.
-  const torch::Tensor row_loss = torch::empty({out}, w.options().dtype(torch::kFloat64));
   cuda::SweepBlockArgs args;
   args.rows = out;
   args.count = count;
@@ -147,81 +169,108 @@ void sweep_block_fused_cuda(const torch::Tensor& w, const torch::Tensor& hinv,
   args.qmax = static_cast<float>(quant_max(bits));
   args.weight = strided<const float>(w);
   args.hinv = strided<const float>(hinv);
-  args.scale = strided<const float>(grid.scale);
-  args.zero = strided<const float>(grid.zero);
+  args.scale = strided<float>(grid.scale);
+  args.zero = strided<float>(grid.zero);
+  args.group = grid.group.data_ptr<int64_t>();
   args.keep = strided<const float>(grid.keep);
-  args.dequantized = strided<float>(outputs.dequantized);
+  if (refresh) {
+    expect_cuda(refresh->weight, torch::kFloat32, device, "refresh weight");
+    expect_cuda(refresh->keep, torch::kFloat32, device, "refresh keep");
+    args.refresh_groups = refresh->weight.size(1) / refresh->size;
+    args.refresh_first = refresh->first;
+    args.refresh_size = refresh->size;
+    args.refresh_weight = strided<const float>(refresh->weight);
+    args.refresh_keep = strided<const float>(refresh->keep);
+    args.rule = refresh->rule;
+  }
   args.error = strided<float>(outputs.error);
   args.codes = strided<int8_t>(outputs.codes);
-  args.row_loss = row_loss.data_ptr<double>();
+  args.row_loss = outputs.row_loss.data_ptr<double>();
   const char* failure =
       cuda::sweep_block(args, c10::cuda::getCurrentCUDAStream(device.index()).stream());
   if (failure) fail_internal("gptq fused CUDA sweep: {}", failure);
-  outputs.loss.add_(row_loss.sum());
 #else
-  (void)w, (void)hinv, (void)grid, (void)bits, (void)outputs;
+  (void)w, (void)hinv, (void)grid, (void)refresh, (void)bits, (void)outputs;
   fail_internal("gptq fused CUDA sweep: this build has no CUDA kernels");
 #endif
 }
 
 void sweep_block_fused_cpu(const torch::Tensor& w, const torch::Tensor& hinv, const BlockGrid& grid,
-                           int bits, const BlockOutputs& outputs) {
+                           const GroupRefresh* refresh, int bits, const BlockOutputs& outputs) {
   expect_cpu(w, torch::kFloat32, "w");
   expect_cpu(hinv, torch::kFloat32, "hinv");
   expect_cpu(grid.scale, torch::kFloat32, "scale");
   expect_cpu(grid.zero, torch::kFloat32, "zero");
   expect_cpu(grid.keep, torch::kFloat32, "keep");
-  expect_cpu(outputs.dequantized, torch::kFloat32, "dequantized");
   expect_cpu(outputs.error, torch::kFloat32, "error");
   expect_cpu(outputs.codes, torch::kInt8, "codes");
-  expect_cpu(outputs.loss, torch::kFloat64, "loss");
   const int64_t out = w.size(0);
   const int64_t count = w.size(1);
+  expect_group_index(grid.group, count, torch::kCPU);
+  expect_row_loss(outputs.row_loss, out, torch::kCPU);
+  if (refresh) {
+    expect_cpu(refresh->weight, torch::kFloat32, "refresh weight");
+    expect_cpu(refresh->keep, torch::kFloat32, "refresh keep");
+  }
   const torch::Tensor h = hinv.contiguous();
   const float* hp = h.data_ptr<float>();
   const StridedMatrix weight(w, 0.0f);
   const StridedMatrix scale(grid.scale, 1.0f);
   const StridedMatrix zero(grid.zero, 0.0f);
   const StridedMatrix keep(grid.keep, 1.0f);
-  float* qp = outputs.dequantized.data_ptr<float>();
+  const int64_t* group = grid.group.data_ptr<int64_t>();
+  const int64_t refreshed = refresh ? refresh->weight.size(1) / refresh->size : 0;
+  const StridedMatrix refresh_weight(refresh ? refresh->weight : torch::Tensor(), 0.0f);
+  const StridedMatrix refresh_keep(refresh ? refresh->keep : torch::Tensor(), 1.0f);
   float* ep = outputs.error.data_ptr<float>();
   int8_t* cp = outputs.codes.data_ptr<int8_t>();
-  const int64_t q_row = outputs.dequantized.stride(0), q_col = outputs.dequantized.stride(1);
+  double* row_loss = outputs.row_loss.data_ptr<double>();
   const int64_t e_row = outputs.error.stride(0), e_col = outputs.error.stride(1);
   const int64_t c_row = outputs.codes.stride(0), c_col = outputs.codes.stride(1);
   const float qmin = static_cast<float>(quant_min(bits));
   const float qmax = static_cast<float>(quant_max(bits));
   const int64_t chunks = (out + kRowsPerChunk - 1) / kRowsPerChunk;
-  std::vector<double> chunk_loss(chunks, 0.0);
 
-  // Rows are independent: each is swept through the whole block in a private copy that stays in
-  // L1. The arithmetic is quantize_values / dequantize_values' (fp32 division, + zero point,
-  // clamp, round half to even, (code − z)·s) and the tensor sweep's, so the codes match it.
+  // Rows are independent: each gets its refreshed grids, then is swept through the whole block
+  // in a private copy that stays in L1. The arithmetic is quantize_values / dequantize_values'
+  // (fp32 division, + zero point, clamp, round half to even, (code − z)·s) and the tensor
+  // sweep's, so the codes match it.
   parallel_tasks(chunks, [&](int64_t chunk) {
-    std::vector<float> row(count);
-    double loss = 0;
+    std::vector<float> row(count), s(count), z(count);
     for (int64_t r = chunk * kRowsPerChunk; r < std::min(out, (chunk + 1) * kRowsPerChunk); ++r) {
-      for (int64_t i = 0; i < count; ++i) row[i] = weight(r, i);
+      for (int64_t g = 0; g < refreshed; ++g) {
+        float lo = std::numeric_limits<float>::infinity();
+        float hi = -lo;
+        for (int64_t c = g * refresh->size; c < (g + 1) * refresh->size; ++c) {
+          const float v = refresh_keep(r, c) == 0.0f ? 0.0f : refresh_weight(r, c);
+          lo = std::min(lo, v);
+          hi = std::max(hi, v);
+        }
+        const group_grid::Grid fresh = group_grid::grid_from_range(lo, hi, refresh->rule);
+        scale.at(r, refresh->first + g) = fresh.scale;
+        if (zero.defined()) zero.at(r, refresh->first + g) = fresh.zero;
+      }
+      for (int64_t i = 0; i < count; ++i) {
+        row[i] = weight(r, i);
+        s[i] = scale(r, group[i]);
+        z[i] = zero(r, group[i]);
+      }
+      double loss = 0;
       for (int64_t i = 0; i < count; ++i) {
         const float x = row[i];
-        const float s = scale(r, i);
-        const float z = zero(r, i);
-        const float code =
-            keep(r, i) != 0.0f ? std::nearbyint(std::min(std::max(x / s + z, qmin), qmax)) : z;
-        const float q = (code - z) * s;
+        const float code = keep(r, i) != 0.0f
+                               ? std::nearbyint(std::min(std::max(x / s[i] + z[i], qmin), qmax))
+                               : z[i];
+        const float q = (code - z[i]) * s[i];
         const float err = (x - q) / hp[i * count + i];
-        qp[r * q_row + i * q_col] = q;
         ep[r * e_row + i * e_col] = err;
         cp[r * c_row + i * c_col] = static_cast<int8_t>(code);
         loss += static_cast<double>(err) * err;
         update_later_columns(row.data(), hp + i * count, err, i, count);
       }
+      row_loss[r] += loss;
     }
-    chunk_loss[chunk] = loss;
   });
-  double block_loss = 0;
-  for (double l : chunk_loss) block_loss += l;
-  outputs.loss.add_(block_loss);
 }
 
 void sweep_block_tensor_ops(const torch::Tensor& w, const torch::Tensor& hinv,
@@ -234,8 +283,9 @@ void sweep_block_tensor_ops(const torch::Tensor& w, const torch::Tensor& hinv,
   // Columns as contiguous rows, [count, out], so each per-column op reads one run of memory;
   // their views are made once per block (on a GPU the per-column host work is the bottleneck).
   const torch::Tensor wt = w.t().contiguous();
-  const torch::Tensor st = grid.scale.t().contiguous();
-  const torch::Tensor zt = grid.zero.defined() ? grid.zero.t().contiguous() : torch::Tensor();
+  const torch::Tensor st = grid.scale.index_select(1, grid.group).t().contiguous();
+  const torch::Tensor zt =
+      grid.zero.defined() ? grid.zero.index_select(1, grid.group).t().contiguous() : torch::Tensor();
   const torch::Tensor kt = grid.keep.defined() ? grid.keep.t().contiguous() : torch::Tensor();
   const torch::Tensor qt = torch::empty_like(wt);
   const torch::Tensor et = torch::empty_like(wt);
@@ -261,14 +311,70 @@ void sweep_block_tensor_ops(const torch::Tensor& w, const torch::Tensor& hinv,
       wt.slice(0, i + 1, count).addr_(h[i].slice(0, i + 1, count), err[i], 1, -1);
     }
   }
-  outputs.dequantized.copy_(qt.t());
   outputs.error.copy_(et.t());
-  outputs.loss.add_(et.square().sum(torch::kFloat64));
+  outputs.row_loss.add_(et.square().sum({0}, /*keepdim=*/false, torch::kFloat64));
   // (code − z)·s is exact to 2^-23 relative and |code − z| < 2^8, so q/s rounds back to the
   // code offset; pruned weights (q = 0) get the zero point.
   torch::Tensor codes = (qt / st).round_();
   if (zt.defined()) codes.add_(zt);
   outputs.codes.copy_(codes.t());
+}
+
+#ifdef PRESSO_WITH_CUDA_KERNELS
+struct LazyBatchUpdate::SideStream {
+  c10::cuda::CUDAStream stream;
+  at::cuda::CUDAEvent error_ready;  // on the current stream: the block's errors are written
+  at::cuda::CUDAEvent done;         // on the side stream: its last GEMM has finished
+};
+#else
+struct LazyBatchUpdate::SideStream {};
+#endif
+
+LazyBatchUpdate::LazyBatchUpdate(const torch::Device& device) {
+#ifdef PRESSO_WITH_CUDA_KERNELS
+  if (device.is_cuda()) {
+    side_.reset(new SideStream{c10::cuda::getStreamFromPool(false, device.index()), {}, {}});
+  }
+#else
+  (void)device;
+#endif
+}
+
+LazyBatchUpdate::~LazyBatchUpdate() { wait(); }
+
+void LazyBatchUpdate::wait() {
+#ifdef PRESSO_WITH_CUDA_KERNELS
+  if (side_ && side_->done.isCreated()) {
+    side_->done.block(c10::cuda::getCurrentCUDAStream(side_->stream.device_index()));
+  }
+#endif
+}
+
+void LazyBatchUpdate::apply(const torch::Tensor& w, const torch::Tensor& err,
+                            const torch::Tensor& upper, int64_t i1, int64_t i2,
+                            int64_t needed_end) {
+  const int64_t in = w.size(1);
+  const auto update = [&](int64_t c1, int64_t c2) {
+    w.slice(1, c1, c2).addmm_(err, upper.slice(0, i1, i2).slice(1, c1, c2), 1, -1);
+  };
+  if (!side_ || needed_end >= in) {
+    // The previous side GEMM wrote columns this one updates too.
+    wait();
+    update(i2, in);
+    return;
+  }
+#ifdef PRESSO_WITH_CUDA_KERNELS
+  wait();
+  update(i2, needed_end);
+  const c10::cuda::CUDAStream current = c10::cuda::getCurrentCUDAStream(w.device().index());
+  side_->error_ready.record(current);
+  side_->error_ready.block(side_->stream);
+  {
+    const c10::cuda::CUDAStreamGuard guard(side_->stream);
+    update(needed_end, in);
+  }
+  side_->done.record(side_->stream);
+#endif
 }
 
 }  // namespace presso::gptq_internal

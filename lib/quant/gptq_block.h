@@ -4,22 +4,38 @@
 
 #include <torch/types.h>
 
+#include <memory>
+
+#include "lib/quant/group_grid.h"
+
 namespace presso::gptq_internal {
 
-// The grid of every weight of the block, [out, count] fp32 each; columns may have stride 0 (one
-// scale per row).
+// The grid the block's columns are quantized with: block column j uses grid column group[j].
 struct BlockGrid {
-  torch::Tensor scale;
-  torch::Tensor zero;  // integral values; undefined when symmetric (zero point 0)
-  torch::Tensor keep;  // 1 keep, 0 pruned; undefined without a sparsity mask
+  torch::Tensor scale;  // [out, n_groups] fp32, the layer's grid (a refresh writes into it)
+  torch::Tensor zero;   // [out, n_groups] fp32 integral values; undefined when symmetric
+  torch::Tensor group;  // [count] int64
+  torch::Tensor keep;   // [out, count] fp32 1 keep, 0 pruned; undefined without a sparsity mask
 };
 
-// Where a block's results go: [out, count] views into the layer's result tensors.
+// Grid columns that the fused sweeps compute before the block's first column: grid column
+// first + k from the min and max of columns [k·size, (k+1)·size) of `weight` (pruned ones read as
+// 0), by group_grid::grid_from_range — what compute_grid gives without an MSE search. A scale
+// that overflows its storage dtype is stored as inf; the caller checks the grid once at the end.
+struct GroupRefresh {
+  torch::Tensor weight;  // [out, n·size] fp32, a view of the working weight's columns
+  torch::Tensor keep;    // the same columns of the mask, fp32 1/0; undefined without one
+  int64_t first = 0;
+  int64_t size = 0;
+  group_grid::GridRule rule;
+};
+
+// Where a block's results go: [out, count] views (any strides) into the layer's result tensors.
+// The dequantized weights are (code − z)·s, which the caller computes once for the whole layer.
 struct BlockOutputs {
-  torch::Tensor dequantized;  // fp32 q
-  torch::Tensor error;        // fp32 err, what the lazy-batch GEMM propagates
-  torch::Tensor codes;        // int8 signed codes
-  torch::Tensor loss;         // 0-dim fp64 accumulator: Σ err² is added to it
+  torch::Tensor error;     // fp32 err, what the lazy-batch GEMM propagates
+  torch::Tensor codes;     // int8 signed codes
+  torch::Tensor row_loss;  // [out] fp64 accumulator: each row's Σ err² is added to it
 };
 
 // Sweeps the block's columns in order. For each column i: code = clamp(round(w/s + z)),
@@ -28,17 +44,21 @@ struct BlockOutputs {
 //   w:    [out, count] fp32, a slice of the working weight (read only)
 //   hinv: [count, count] fp32, the block's diagonal block of the upper factor U
 
+// The fused sweeps also apply `refresh` (null: none) before the first column.
+
 // One loop over the rows in parallel, each row swept through the block in L1: no per-column
 // dispatch. CPU tensors only.
 void sweep_block_fused_cpu(const torch::Tensor& w, const torch::Tensor& hinv, const BlockGrid& grid,
-                           int bits, const BlockOutputs& outputs);
+                           const GroupRefresh* refresh, int bits, const BlockOutputs& outputs);
 
-// One CUDA kernel launch per block, on the device's current stream (gptq_block_cuda.cu: a warp
-// per row, the block's part of U in shared memory). CUDA tensors on one device, at most
+// One CUDA kernel launch per block, on the device's current stream (gptq_block_cuda.cu: a thread
+// per row, the block's part of U in shared memory; outputs laid out column-major are stored
+// coalesced). CUDA tensors on one device, at most
 // fused_cuda_max_columns() columns. Only in builds with PRESSO_WITH_CUDA_KERNELS; elsewhere it
 // throws InternalError.
 void sweep_block_fused_cuda(const torch::Tensor& w, const torch::Tensor& hinv,
-                            const BlockGrid& grid, int bits, const BlockOutputs& outputs);
+                            const BlockGrid& grid, const GroupRefresh* refresh, int bits,
+                            const BlockOutputs& outputs);
 
 // Whether sweep_block_fused_cuda is compiled in, and the widest block it takes.
 bool fused_cuda_available();
@@ -47,5 +67,29 @@ int64_t fused_cuda_max_columns();
 // Seven to nine LibTorch ops per column, each over all rows at once; any device.
 void sweep_block_tensor_ops(const torch::Tensor& w, const torch::Tensor& hinv,
                             const BlockGrid& grid, int bits, const BlockOutputs& outputs);
+
+// The lazy-batch update after a block, W[:, i2:] −= Err·U[i1:i2, i2:]. On CUDA, in builds with
+// CUDA kernels, the columns the next block reads are updated first, on the current stream, and
+// the others on a side stream, where that GEMM overlaps the next block's sweep; elsewhere it is
+// one GEMM. `err` must not be written again until the next apply() or wait() has been issued
+// (the caller alternates two error buffers).
+class LazyBatchUpdate {
+ public:
+  explicit LazyBatchUpdate(const torch::Device& device);
+  ~LazyBatchUpdate();  // waits, so that nothing the side stream reads is freed under it
+  LazyBatchUpdate(const LazyBatchUpdate&) = delete;
+  LazyBatchUpdate& operator=(const LazyBatchUpdate&) = delete;
+
+  // w: [out, in] working weight; err: [out, i2 − i1]; upper: U [in, in]. The next block reads
+  // columns [i2, needed_end).
+  void apply(const torch::Tensor& w, const torch::Tensor& err, const torch::Tensor& upper,
+             int64_t i1, int64_t i2, int64_t needed_end);
+  // The current stream waits for every update issued so far.
+  void wait();
+
+ private:
+  struct SideStream;
+  std::unique_ptr<SideStream> side_;
+};
 
 }  // namespace presso::gptq_internal

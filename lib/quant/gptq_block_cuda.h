@@ -6,6 +6,8 @@
 
 #include <cstdint>
 
+#include "lib/quant/group_grid.h"
+
 namespace presso::gptq_internal::cuda {
 
 // Element (r, c) of a row-major view is data[r·row_stride + c·col_stride] (strides in elements;
@@ -25,17 +27,25 @@ struct SweepBlockArgs {
   float qmin = 0, qmax = 0;     // the signed code range
   Strided<const float> weight;  // [rows, count], read only
   Strided<const float> hinv;    // [count, count], the block's part of U
-  Strided<const float> scale;   // [rows, count]
-  Strided<const float> zero;    // [rows, count]; data null: zero point 0
-  Strided<const float> keep;    // [rows, count] 1/0; data null: keep all
-  Strided<float> dequantized;   // [rows, count] out: q
-  Strided<float> error;         // [rows, count] out: (w − q)/U_ii
-  Strided<int8_t> codes;        // [rows, count] out
-  double* row_loss = nullptr;   // [rows] out: Σ err² over the block's columns of each row
+  Strided<float> scale;         // [rows, n_groups], written where refreshed
+  Strided<float> zero;          // [rows, n_groups]; data null: zero point 0
+  const int64_t* group = nullptr;  // [count] grid column of each block column
+  Strided<const float> keep;       // [rows, count] 1/0; data null: keep all
+  // GroupRefresh: grid columns refresh_first.. from refresh_groups groups of refresh_size
+  // columns of refresh_weight (refresh_keep: their mask), computed before the sweep.
+  int64_t refresh_groups = 0;
+  int64_t refresh_first = 0;
+  int64_t refresh_size = 0;
+  Strided<const float> refresh_weight;
+  Strided<const float> refresh_keep;
+  group_grid::GridRule rule;
+  Strided<float> error;        // [rows, count] out: (w − q)/U_ii
+  Strided<int8_t> codes;       // [rows, count] out
+  double* row_loss = nullptr;  // [rows] Σ err² over the block's columns of each row is added
 };
 
-// The widest block the kernel takes: a row's columns live in its warp's registers.
-constexpr int64_t kMaxColumns = 256;
+// The widest block the kernel takes: a row's columns live in its thread's registers.
+constexpr int64_t kMaxColumns = 128;
 
 // Enqueues the sweep on `stream` (a cudaStream_t) of the current device. Returns nullptr, or a
 // static message naming what failed (bad arguments, or the CUDA error of the launch).

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "lib/quant/group_grid.h"
 #include "lib/quant/scheme.h"
 
 namespace presso {
@@ -58,6 +59,11 @@ torch::Tensor quantize_values(const torch::Tensor& x, const torch::Tensor& scale
                               const torch::Tensor& zero_point, int bits);
 torch::Tensor dequantize_values(const torch::Tensor& q, const torch::Tensor& scale,
                                 const torch::Tensor& zero_point);
+
+// The scalar form of grid_from_range's rule for `scheme` and `options` (group_grid.h), for
+// kernels that compute group grids themselves; options.mse has no scalar form and is ignored.
+// UserError for an invalid scheme or scale dtype.
+group_grid::GridRule group_grid_rule(const QuantScheme& scheme, const GridOptions& options);
 
 // What compressed-tensors substitutes for a zero scale: finfo(dtype).eps of the scale's dtype
 // (compressed_tensors/quantization/utils/helpers.py, _get_dtype_eps, 0.18.0).

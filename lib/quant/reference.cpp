@@ -34,39 +34,6 @@ uint32_t get_bits(WordAt word, int64_t pos, int bits) {
   return value;
 }
 
-float to_storage(float scale, torch::ScalarType dtype) {
-  if (dtype == torch::kFloat16) return static_cast<float>(c10::Half(scale));
-  if (dtype == torch::kBFloat16) return static_cast<float>(c10::BFloat16(scale));
-  return scale;
-}
-
-float storable(float scale, torch::ScalarType dtype) {
-  const float s = to_storage(scale, dtype);
-  return s == 0 ? zero_scale_substitute(dtype) : s;
-}
-
-struct GroupGrid {
-  float scale;
-  int32_t zero_point;
-};
-
-GroupGrid group_grid(float min, float max, const QuantScheme& scheme, const GridOptions& options) {
-  const float lo = std::min(min, 0.0f);
-  const float hi = std::max(max, 0.0f);
-  const float levels = static_cast<float>((1 << scheme.bits) - 1);
-  const float qmin = static_cast<float>(quant_min(scheme.bits));
-  const float qmax = static_cast<float>(quant_max(scheme.bits));
-  if (scheme.symmetric) {
-    return {storable(std::max(-lo, hi) / (levels / 2), options.scale_dtype), 0};
-  }
-  const float scale = storable((hi - lo) / levels, options.scale_dtype);
-  const float zero_point = std::nearbyint(std::min(std::max(qmin - lo / scale, qmin), qmax));
-  if (options.avoid_qmin_zero_point && zero_point == qmin) {
-    return {storable(hi / (levels - 1), options.scale_dtype), static_cast<int32_t>(qmin) + 1};
-  }
-  return {scale, static_cast<int32_t>(zero_point)};
-}
-
 float quantize_one(float x, float scale, int32_t zero_point, int bits) {
   const float v = x / scale + static_cast<float>(zero_point);
   return std::nearbyint(std::min(std::max(v, static_cast<float>(quant_min(bits))),
@@ -113,6 +80,7 @@ QuantGrid compute_grid_ref(const torch::Tensor& weight, const QuantScheme& schem
   const int64_t in = w.size(1);
   const int64_t gs = effective_group_size(scheme, in);
   const int64_t groups = in / gs;
+  const group_grid::GridRule rule = group_grid_rule(scheme, options);
   const float* x = w.data_ptr<float>();
   std::vector<float> min(out * groups), max(out * groups);
   for (int64_t r = 0; r < out; ++r) {
@@ -133,11 +101,12 @@ QuantGrid compute_grid_ref(const torch::Tensor& weight, const QuantScheme& schem
       for (int64_t r = 0; r < out; ++r) {
         for (int64_t g = 0; g < groups; ++g) {
           const int64_t k = r * groups + g;
-          const GroupGrid cand = group_grid(min[k] * p, max[k] * p, scheme, options);
+          const group_grid::Grid cand = group_grid::grid_from_range(min[k] * p, max[k] * p, rule);
           double error = 0;
           for (int64_t c = g * gs; c < (g + 1) * gs; ++c) {
-            const float q = quantize_one(x[r * in + c], cand.scale, cand.zero_point, scheme.bits);
-            const float dq = (q - static_cast<float>(cand.zero_point)) * cand.scale;
+            const float q = quantize_one(x[r * in + c], cand.scale,
+                                         static_cast<int32_t>(cand.zero), scheme.bits);
+            const float dq = (q - cand.zero) * cand.scale;
             error += std::pow(std::fabs(static_cast<double>(dq) - x[r * in + c]), mse.norm);
           }
           if (error < best_error[k]) {
@@ -156,10 +125,10 @@ QuantGrid compute_grid_ref(const torch::Tensor& weight, const QuantScheme& schem
                  torch::empty({out, groups}, torch::kInt32)};
   for (int64_t r = 0; r < out; ++r) {
     for (int64_t g = 0; g < groups; ++g) {
-      const GroupGrid gg =
-          group_grid(best_min[r * groups + g], best_max[r * groups + g], scheme, options);
+      const group_grid::Grid gg =
+          group_grid::grid_from_range(best_min[r * groups + g], best_max[r * groups + g], rule);
       grid.scale[r][g] = gg.scale;
-      grid.zero_point[r][g] = gg.zero_point;
+      grid.zero_point[r][g] = static_cast<int32_t>(gg.zero);
     }
   }
   return grid;

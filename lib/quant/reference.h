@@ -1,6 +1,8 @@
 // Slow, obvious scalar-loop versions of the quantization kernels and packed layouts, written
 // straight from the definitions in grid.h, bitpack.h and docs/formats.md. Tests compare the fast
-// tensor versions against these; nothing else should call them.
+// tensor versions against these; nothing else should call them. The grid of each group is
+// group_grid.h's scalar rule, which the fused GPTQ sweeps share, so compute_grid_ref checks that
+// rule against the tensor grid of grid.h.
 #pragma once
 
 #include <torch/types.h>

@@ -299,11 +299,9 @@ GptqResult gptq_sweep(const torch::Tensor& weight, const GptqHessian& hessian,
 
   // (code − z)·s, as every sweep computed q; pruned weights have code z and come out 0.
   codes = codes.contiguous();
-  const torch::Tensor codes_scale = scale.index_select(1, position_group);
-  torch::Tensor dequantized =
-      scheme.symmetric
-          ? codes.to(torch::kFloat32) * codes_scale
-          : (codes.to(torch::kFloat32) - zero.index_select(1, position_group)) * codes_scale;
+  torch::Tensor dequantized = codes.to(torch::kFloat32);
+  if (!scheme.symmetric) dequantized.sub_(zero.index_select(1, position_group));
+  dequantized.mul_(scale.index_select(1, position_group));
 
   std::optional<torch::Tensor> g_idx;
   if (perm) {

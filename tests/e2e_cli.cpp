@@ -21,7 +21,7 @@ using presso::test::run_cli;
 
 fs::path scratch_dir(const std::string& name) {
   const fs::path dir = fs::temp_directory_path() / ("presso-e2e-" + name);
-  fs::remove_all(dir);
+  presso::remove_tree(dir.string());
   fs::create_directories(dir);
   return dir;
 }

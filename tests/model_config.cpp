@@ -10,6 +10,7 @@
 #include <string>
 
 #include "lib/common/errors.h"
+#include "lib/common/files.h"
 #include "lib/io/safetensors.h"
 #include "lib/model/config.h"
 #include "lib/model/family.h"
@@ -56,10 +57,10 @@ struct TempDir {
   fs::path path;
   explicit TempDir(const std::string& name)
       : path(fs::temp_directory_path() / ("presso-model-test-" + name)) {
-    fs::remove_all(path);
+    presso::remove_tree(path.string());
     fs::create_directories(path);
   }
-  ~TempDir() { fs::remove_all(path); }
+  ~TempDir() { presso::remove_tree(path.string()); }
 };
 
 }  // namespace

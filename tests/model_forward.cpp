@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "lib/common/files.h"
 #include "lib/io/safetensors.h"
 #include "lib/model/inspect.h"
 #include "lib/model/model.h"
@@ -137,7 +138,7 @@ TEST_CASE("gpt2 checkpoints without the transformer. prefix give the same logits
   if (!fx) return;
   const fs::path source = *fx / "tiny" / "gpt2";
   const fs::path dir = fs::temp_directory_path() / "presso-model-test-gpt2-bare";
-  fs::remove_all(dir);
+  presso::remove_tree(dir.string());
   fs::create_directories(dir);
   fs::copy_file(source / "config.json", dir / "config.json");
   {
@@ -155,7 +156,7 @@ TEST_CASE("gpt2 checkpoints without the transformer. prefix give the same logits
   CHECK(bare.family().prefix.empty());
   const auto ids = reference_for(source, original).input_ids;
   CHECK(torch::equal(bare.forward(ids), original.forward(ids)));
-  fs::remove_all(dir);
+  presso::remove_tree(dir.string());
 }
 
 TEST_CASE("parameter count and inspect describe the checkpoint", "[golden]") {

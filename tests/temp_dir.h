@@ -7,6 +7,8 @@
 #include <fstream>
 #include <string>
 
+#include "lib/common/files.h"
+
 namespace presso::test {
 
 class TempDir {
@@ -15,10 +17,10 @@ class TempDir {
       : path(std::filesystem::temp_directory_path() /
              ("presso_test_" + tag + "_" + std::to_string(::getpid()) + "_" +
               std::to_string(counter_++))) {
-    std::filesystem::remove_all(path);
+    presso::remove_tree(path.string());
     std::filesystem::create_directories(path);
   }
-  ~TempDir() { std::filesystem::remove_all(path); }
+  ~TempDir() { presso::remove_tree(path.string()); }
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
 

@@ -1,6 +1,9 @@
 #include "lib/common/files.h"
 
+#include <ftw.h>
+
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -38,6 +41,17 @@ void write_file_atomically(const std::string& path, const std::string& contents)
     std::filesystem::remove(tmp);
     fail_user("{}: cannot rename into place: {}", path, ec.message());
   }
+}
+
+void remove_tree(const std::string& path) noexcept {
+  // Depth first, so a directory is visited after its contents; not following links.
+  nftw(
+      path.c_str(),
+      [](const char* entry, const struct stat*, int, struct FTW*) {
+        std::remove(entry);  // unlink for files and links, rmdir for (now empty) directories
+        return 0;
+      },
+      64, FTW_DEPTH | FTW_PHYS);
 }
 
 }  // namespace presso

@@ -12,4 +12,11 @@ std::string read_file_bytes(const std::string& path);
 // Writes `contents` to `path` + ".tmp", then renames it onto `path`.
 void write_file_atomically(const std::string& path, const std::string& contents);
 
+// Deletes `path` and, if it is a directory, everything below it (symbolic links themselves, not
+// their targets); a missing path is no error, and whatever cannot be deleted is left. Used instead
+// of std::filesystem::remove_all, which crashes in binaries linked against PyTorch 2.x's
+// libtorch_cpu.so: it exports an older copy of libstdc++'s directory iteration that the call
+// can bind to.
+void remove_tree(const std::string& path) noexcept;
+
 }  // namespace presso

@@ -159,7 +159,7 @@ void CheckpointWriter::Impl::install() const {
     } else {
       trash = out.parent_path() /
               (out.filename().string() + ".presso-old-" + std::to_string(::getpid()));
-      fs::remove_all(trash, ec);
+      remove_tree(trash.string());
       fs::rename(out, trash, ec);
       if (ec) fail_user("{}: cannot move the old directory aside: {}", out.string(), ec.message());
     }
@@ -170,7 +170,7 @@ void CheckpointWriter::Impl::install() const {
     if (!trash.empty()) fs::rename(trash, out, restore);
     fail_user("{}: cannot rename {} into place: {}", out.string(), temp.string(), ec.message());
   }
-  if (!trash.empty()) fs::remove_all(trash, ec);
+  if (!trash.empty()) remove_tree(trash.string());
 }
 
 CheckpointWriter::CheckpointWriter(OutputFormat format, const std::string& out_dir,
@@ -201,7 +201,7 @@ CheckpointWriter::CheckpointWriter(OutputFormat format, const std::string& out_d
   if (ec) fail_user("{}: cannot create the parent directory: {}", out_dir, ec.message());
   w.temp = w.out.parent_path() /
            (w.out.filename().string() + ".presso-tmp-" + std::to_string(::getpid()));
-  fs::remove_all(w.temp, ec);  // a leftover of a crashed run with the same process id
+  remove_tree(w.temp.string());  // a leftover of a crashed run with the same process id
   if (!fs::create_directory(w.temp, ec) || ec) {
     fail_user("{}: cannot create the temporary directory {}: {}", out_dir, w.temp.string(),
               ec ? ec.message() : "it exists");
@@ -212,7 +212,7 @@ CheckpointWriter::CheckpointWriter(OutputFormat format, const std::string& out_d
         std::make_unique<SafetensorsWriter>((w.temp / "model.safetensors").string(),
                                             std::map<std::string, std::string>{{"format", "pt"}});
   } catch (...) {
-    fs::remove_all(w.temp, ec);
+    remove_tree(w.temp.string());
     throw;
   }
 }
@@ -220,8 +220,7 @@ CheckpointWriter::CheckpointWriter(OutputFormat format, const std::string& out_d
 CheckpointWriter::~CheckpointWriter() {
   if (!impl_ || impl_->finished) return;
   impl_->tensors.reset();  // removes its own temporaries
-  std::error_code ec;
-  fs::remove_all(impl_->temp, ec);
+  remove_tree(impl_->temp.string());
 }
 
 OutputFormat CheckpointWriter::format() const { return impl_->format; }

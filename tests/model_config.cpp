@@ -10,11 +10,11 @@
 #include <string>
 
 #include "lib/common/errors.h"
-#include "lib/common/files.h"
 #include "lib/io/safetensors.h"
 #include "lib/model/config.h"
 #include "lib/model/family.h"
 #include "lib/model/model.h"
+#include "tests/temp_dir.h"
 
 namespace {
 
@@ -51,17 +51,6 @@ void require_names(const std::string& message, const std::string& key) {
   CHECK_THAT(message, Contains(kFile));
   CHECK_THAT(message, Contains("'" + key + "'"));
 }
-
-// A scratch directory removed at the end of the test.
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& name)
-      : path(fs::temp_directory_path() / ("presso-model-test-" + name)) {
-    presso::remove_tree(path.string());
-    fs::create_directories(path);
-  }
-  ~TempDir() { presso::remove_tree(path.string()); }
-};
 
 }  // namespace
 
@@ -261,7 +250,7 @@ TEST_CASE("broken configs name the file and the key", "[unit]") {
 }
 
 TEST_CASE("a directory without config.json is a user error", "[unit]") {
-  TempDir dir("no-config");
+  presso::test::TempDir dir("no-config");
   try {
     presso::load_model_config(dir.path.string());
     FAIL("no error");
@@ -304,7 +293,7 @@ static std::string block_load_error(const fs::path& dir) {
 }
 
 TEST_CASE("a tensor missing from the checkpoint is named at block load", "[unit]") {
-  TempDir dir("missing-tensor");
+  presso::test::TempDir dir("missing-tensor");
   write_one_block_llama(dir.path, 32, /*with_up=*/false);
   const std::string message = block_load_error(dir.path);
   INFO(message);
@@ -314,7 +303,7 @@ TEST_CASE("a tensor missing from the checkpoint is named at block load", "[unit]
 }
 
 TEST_CASE("a tensor of the wrong shape is named at block load", "[unit]") {
-  TempDir dir("bad-shape");
+  presso::test::TempDir dir("bad-shape");
   write_one_block_llama(dir.path, 64, /*with_up=*/true);
   const std::string message = block_load_error(dir.path);
   INFO(message);

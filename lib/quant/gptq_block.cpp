@@ -340,7 +340,13 @@ LazyBatchUpdate::LazyBatchUpdate(const torch::Device& device) {
 #endif
 }
 
-LazyBatchUpdate::~LazyBatchUpdate() { wait(); }
+LazyBatchUpdate::~LazyBatchUpdate() {
+  try {
+    wait();
+  } catch (...) {
+    // Unwinding from a CUDA error already: the device reports it again on the next call.
+  }
+}
 
 void LazyBatchUpdate::wait() {
 #ifdef PRESSO_WITH_CUDA_KERNELS

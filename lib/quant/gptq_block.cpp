@@ -90,8 +90,8 @@ void expect_cpu(const torch::Tensor& t, torch::ScalarType dtype, const char* wha
 void expect_group_index(const torch::Tensor& group, int64_t count, const torch::Device& device) {
   if (group.device() != device || group.scalar_type() != torch::kLong || group.dim() != 1 ||
       group.size(0) != count || !group.is_contiguous()) {
-    fail_internal("gptq sweep: the group index must be a contiguous [{}] int64 tensor on {}",
-                  count, device.str());
+    fail_internal("gptq sweep: the group index must be a contiguous [{}] int64 tensor on {}", count,
+                  device.str());
   }
 }
 
@@ -284,8 +284,9 @@ void sweep_block_tensor_ops(const torch::Tensor& w, const torch::Tensor& hinv,
   // their views are made once per block (on a GPU the per-column host work is the bottleneck).
   const torch::Tensor wt = w.t().contiguous();
   const torch::Tensor st = grid.scale.index_select(1, grid.group).t().contiguous();
-  const torch::Tensor zt =
-      grid.zero.defined() ? grid.zero.index_select(1, grid.group).t().contiguous() : torch::Tensor();
+  const torch::Tensor zt = grid.zero.defined()
+                               ? grid.zero.index_select(1, grid.group).t().contiguous()
+                               : torch::Tensor();
   const torch::Tensor kt = grid.keep.defined() ? grid.keep.t().contiguous() : torch::Tensor();
   const torch::Tensor qt = torch::empty_like(wt);
   const torch::Tensor et = torch::empty_like(wt);

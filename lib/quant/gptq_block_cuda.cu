@@ -112,7 +112,9 @@ __device__ Panel<kParts> load_panel(const SweepBlockArgs& a, int64_t row, bool a
 // Dynamic shared memory of a launch: Uᵀ [kColumns][kColumns] fp32 (U[i, j] at j·kColumns + i, 0
 // outside the block), then the errors as float4 [kColumns / 4][kRows] (error i of a row in
 // component i % 4 of entry (i / 4, row)). At most 96 KB: what Volta and every later GPU allow.
-constexpr size_t shared_bytes(int rows) { return (kColumns * kColumns + kColumns * rows) * sizeof(float); }
+constexpr size_t shared_bytes(int rows) {
+  return (kColumns * kColumns + kColumns * rows) * sizeof(float);
+}
 
 template <int kParts, int kRows>
 __global__ void __launch_bounds__(kParts* kRows) sweep_block_kernel(const SweepBlockArgs a) {

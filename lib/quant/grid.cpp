@@ -41,9 +41,10 @@ torch::Tensor storable_scale(const torch::Tensor& scale, torch::ScalarType dtype
                              const std::string& tensor_name) {
   torch::Tensor rounded = scale.to(dtype).to(torch::kFloat32);
   if (torch::isinf(rounded).any().item<bool>()) {
-    fail_user("{}a quantization scale overflows {} (largest scale {}); store scales in a wider type",
-              tensor_name.empty() ? "" : fmt::format("tensor '{}': ", tensor_name),
-              c10::toString(dtype), scale.max().item<float>());
+    fail_user(
+        "{}a quantization scale overflows {} (largest scale {}); store scales in a wider type",
+        tensor_name.empty() ? "" : fmt::format("tensor '{}': ", tensor_name), c10::toString(dtype),
+        scale.max().item<float>());
   }
   return torch::where(rounded == 0, torch::full_like(rounded, zero_scale_substitute(dtype)),
                       rounded);
@@ -80,7 +81,8 @@ QuantGrid range_grid(const torch::Tensor& min, const torch::Tensor& max, const Q
     const double qmin = static_cast<double>(quant_min(scheme.bits));
     const torch::Tensor at_qmin = zero_point == qmin;
     // With zero point q_min + 1 the codes above it span 2^b − 2 steps, which must reach max.
-    const torch::Tensor widened = storable_scale(divide(hi, levels - 1), options.scale_dtype, tensor_name);
+    const torch::Tensor widened =
+        storable_scale(divide(hi, levels - 1), options.scale_dtype, tensor_name);
     scale = torch::where(at_qmin, widened, scale);
     zero_point = torch::where(at_qmin, torch::full_like(zero_point, qmin + 1), zero_point);
   }

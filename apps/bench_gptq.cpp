@@ -7,8 +7,9 @@
 //                                               upper Cholesky n³/3; LAWN 41's flop counts)
 //   sweep              out·in² = out·in·(in − B) for the lazy-batch GEMMs + out·in·B for the
 //                      rank-1 updates inside the blocks of B columns (rounding is O(out·in));
-//                      the GEMMs are also timed alone, and "the rest" is the column loop inside
-//                      the blocks, the grids and the bookkeeping
+//                      the GEMMs are also timed alone (lib/quant/gptq_lazy_batch.h: in spans
+//                      of blocks on CUDA), and "the rest" is the column loop inside the blocks,
+//                      the grids and the bookkeeping
 //   bench_gptq [--device D] [--tokens N] [--repeat R] [--shapes 4096x4096,11008x4096]
 //              [--bits 4] [--group-size 128] [--block-size 128] [--act-order] [--kernel K]
 #include <ATen/Parallel.h>
@@ -26,6 +27,7 @@
 #include "lib/common/errors.h"
 #include "lib/eval/runtime.h"
 #include "lib/quant/gptq.h"
+#include "lib/quant/gptq_lazy_batch.h"
 
 namespace {
 
@@ -168,18 +170,17 @@ int main(int argc, char** argv) {
       const double sweep = best_seconds(repeat, device, [&] {
         result = presso::gptq_sweep(weight, prepared, gptq, std::nullopt, "bench");
       });
-      // The sweep's lazy-batch GEMMs alone, on the same shapes: what is left of the sweep is the
-      // column loop inside the blocks, the grids and the bookkeeping.
+      // The sweep's lazy-batch GEMMs alone, on the same shapes and in the same batches: what is
+      // left of the sweep is the column loop inside the blocks, the grids and the bookkeeping.
       torch::Tensor scratch = weight.clone();
-      const torch::Tensor errors = torch::randn({shape.out, block_size}, options) * 1e-3;
-      const torch::Tensor& upper = prepared.inverse_factor;
+      presso::gptq_internal::LazyBatchUpdate lazy(scratch, prepared.inverse_factor, block_size,
+                                                  group_size > 0 ? group_size : 0,
+                                                  device.is_cuda());
+      lazy.block_errors(0, std::min(lazy.span(), shape.in))
+          .copy_(torch::randn({shape.out, std::min(lazy.span(), shape.in)}, options) * 1e-3);
       const double gemms = best_seconds(repeat, device, [&] {
-        for (int64_t i1 = 0; i1 < shape.in; i1 += block_size) {
-          const int64_t i2 = std::min(i1 + block_size, shape.in);
-          if (i2 == shape.in) break;
-          scratch.slice(1, i2, shape.in)
-              .addmm_(errors.slice(1, 0, i2 - i1), upper.slice(0, i1, i2).slice(1, i2, shape.in), 1,
-                      -1);
+        for (int64_t i1 = 0; i1 + block_size < shape.in; i1 += block_size) {
+          lazy.apply(i1, i1 + block_size);
         }
       });
       const double tokens_d = static_cast<double>(tokens);

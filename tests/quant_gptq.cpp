@@ -188,9 +188,9 @@ TEST_CASE("a group scale that overflows its storage dtype is an error naming the
     options.kernel = kernel;
     CHECK_THROWS_AS(gptq_quantize(layer.weight, layer.hessian, options, std::nullopt, "big"),
                     UserError);
-    CHECK_THROWS_WITH(gptq_quantize(layer.weight, layer.hessian, options, std::nullopt, "big"),
-                      Catch::Contains("overflows") && Catch::Contains("Half") &&
-                          Catch::Contains("'big'"));
+    CHECK_THROWS_WITH(
+        gptq_quantize(layer.weight, layer.hessian, options, std::nullopt, "big"),
+        Catch::Contains("overflows") && Catch::Contains("Half") && Catch::Contains("'big'"));
   }
 }
 
@@ -388,7 +388,8 @@ TEST_CASE("gptq on a CUDA device matches the direct OBS reference", "[unit]") {
   const torch::Device cuda(torch::kCUDA);
   std::vector<GptqSweepKernel> kernels = {GptqSweepKernel::kTensorOps};
   if (gptq_fused_cuda_available()) kernels.push_back(GptqSweepKernel::kFusedCuda);
-  // Full and partly used blocks of the fused kernel's 128 register columns.
+  // Full and partly used blocks of the fused kernel's 128 columns; 1280 columns are more than a
+  // span of the two-level lazy batches (gptq_lazy_batch.h) except where groups forbid spans.
   const std::vector<int64_t> block_sizes = {64, 48, 128, 97, 32};
   int64_t compared_codes = 0, codes_differ = 0;
   float worst_dequantized = 0;
@@ -403,9 +404,9 @@ TEST_CASE("gptq on a CUDA device matches the direct OBS reference", "[unit]") {
         options.block_size = block_sizes[trial % block_sizes.size()];
         options.act_order = act_order;
         options.static_groups = static_groups;
-        const Layer layer = random_layer(48, 256, 9000 + trial, trial % 3 == 0 ? 2 : 0);
+        const Layer layer = random_layer(48, 1280, 9000 + trial, trial % 3 == 0 ? 2 : 0);
         std::optional<torch::Tensor> mask;
-        if (trial % 2 == 1) mask = random_mask(48, 256, 0.3, 9100 + trial);
+        if (trial % 2 == 1) mask = random_mask(48, 1280, 0.3, 9100 + trial);
         INFO(describe(options, mask.has_value(), trial % 3 == 0 ? 2 : 0));
         torch::Tensor ties;
         const GptqResult ref = gptq_quantize_ref(layer.weight, layer.hessian, options, mask, &ties);
@@ -479,6 +480,21 @@ TEST_CASE("gptq on a CUDA device matches the direct OBS reference", "[unit]") {
               << " codes differ between the CUDA sweeps\n";
     CHECK(by_kernel[1].loss == Approx(by_kernel[0].loss).epsilon(1e-3));
     CHECK(by_kernel[1].loss == Approx(cpu.loss).epsilon(1e-3));
+
+    // The fused kernel gives a row 4 threads up to 32 rows per SM, else 2: 6000 rows reach the
+    // second launch shape on GPUs of up to 180 SMs.
+    const Layer tall = random_layer(6000, 256, 9450);
+    std::vector<GptqResult> tall_by_kernel;
+    for (GptqSweepKernel kernel : {GptqSweepKernel::kTensorOps, GptqSweepKernel::kFusedCuda}) {
+      options.kernel = kernel;
+      tall_by_kernel.push_back(gptq_quantize(tall.weight.to(cuda), tall.hessian.to(cuda), options));
+    }
+    const int64_t tall_differ =
+        (tall_by_kernel[0].weight.q != tall_by_kernel[1].weight.q).sum().item<int64_t>();
+    std::cout << "gptq 6000 x 256 w4 g128: " << tall_differ << " of "
+              << tall_by_kernel[0].weight.q.numel() << " codes differ between the CUDA sweeps\n";
+    CHECK(tall_differ <= tall_by_kernel[0].weight.q.numel() / 1000);
+    CHECK(tall_by_kernel[1].loss == Approx(tall_by_kernel[0].loss).epsilon(1e-4));
   }
 
   // Blocks wider than the fused kernel takes: kAuto sweeps them with tensor ops, kFusedCuda

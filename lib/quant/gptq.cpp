@@ -6,6 +6,7 @@
 
 #include "lib/common/errors.h"
 #include "lib/quant/gptq_block.h"
+#include "lib/quant/gptq_lazy_batch.h"
 #include "lib/quant/tensor_checks.h"
 
 namespace presso {
@@ -165,7 +166,7 @@ GptqResult gptq_sweep(const torch::Tensor& weight, const GptqHessian& hessian,
           tensor_name, gptq_fused_cuda_max_block(), options.block_size);
     }
   }
-  if (!torch::isfinite(weight).all().item<bool>()) {
+  if (!all_finite(weight)) {
     fail_user("tensor '{}': the weight holds NaN or infinite values", tensor_name);
   }
   // W: [out, in] fp32 working copy; keep: [out, in] fp32 1/0 or undefined.
@@ -187,7 +188,7 @@ GptqResult gptq_sweep(const torch::Tensor& weight, const GptqHessian& hessian,
   QuantGrid grid;
   // The original finds per-channel grids before zeroing dead columns, static groups after.
   if (per_channel) grid = compute_grid(kept(w, keep), scheme, options.grid, tensor_name);
-  w.masked_fill_(dead.unsqueeze(0), 0.0);
+  if (dead.any().item<bool>()) w.masked_fill_(dead.unsqueeze(0), 0.0);
   if (!per_channel && options.static_groups) {
     grid = compute_grid(kept(w, keep), scheme, options.grid, tensor_name);
   }
@@ -209,32 +210,22 @@ GptqResult gptq_sweep(const torch::Tensor& weight, const GptqHessian& hessian,
     position_group = column.div(group_size, "floor");
   }
 
-  // Codes and the block's errors, [out, in] and [out, block]; the CUDA sweep writes one column
-  // of every row at a time, which is coalesced when they are laid out column-major.
+  // The block errors are stored column-major for the CUDA sweep, which writes one column of
+  // every row at a time (coalesced so).
   const bool column_major = kernel == GptqSweepKernel::kFusedCuda;
-  const auto result_matrix = [&](int64_t columns, torch::ScalarType dtype) {
-    const auto result_options = float_options.dtype(dtype);
-    return column_major ? torch::empty({columns, out}, result_options).t()
-                        : torch::empty({out, columns}, result_options);
-  };
-  torch::Tensor codes = result_matrix(in, torch::kInt8);
+  torch::Tensor codes = torch::empty({out, in}, w.options().dtype(torch::kInt8));
   // The CUDA sweep reads each block's part of U by columns.
   const torch::Tensor upper_by_columns = column_major ? upper.t().contiguous().t() : upper;
-  // Two, used in turn: on CUDA a block's errors are still read by its lazy-batch GEMM while the
-  // next block's sweep runs (LazyBatchUpdate).
-  const torch::Tensor error_buffers[2] = {
-      result_matrix(std::min(options.block_size, in), torch::kFloat32),
-      result_matrix(std::min(options.block_size, in), torch::kFloat32)};
   const torch::Tensor row_loss = torch::zeros({out}, float_options.dtype(torch::kFloat64));
   // The fused sweeps compute dynamic group grids themselves (no host work per block); an MSE
   // search has no scalar form, so its grids are found here with tensor ops.
   const bool kernel_refreshes = kernel != GptqSweepKernel::kTensorOps && !options.grid.mse;
   const group_grid::GridRule rule = group_grid_rule(scheme, options.grid);
   const bool search_alone = options.grid.mse && options.grid.mse->patience > 0;
-  gptq_internal::LazyBatchUpdate lazy_update(device);
+  gptq_internal::LazyBatchUpdate lazy_update(w, upper, options.block_size,
+                                             dynamic_groups ? group_size : 0, column_major);
   for (int64_t i1 = 0; i1 < in; i1 += options.block_size) {
     const int64_t i2 = std::min(i1 + options.block_size, in);
-    const int64_t count = i2 - i1;
     // Groups starting in this block get their grids from the weights as the earlier blocks left
     // them: columns [first·group_size, last·group_size).
     const int64_t first = dynamic_groups ? ceil_div(i1, group_size) : 0;
@@ -242,9 +233,9 @@ GptqResult gptq_sweep(const torch::Tensor& weight, const GptqHessian& hessian,
     std::optional<gptq_internal::GroupRefresh> refresh;
     if (first < last && kernel_refreshes) {
       const int64_t c1 = first * group_size, c2 = last * group_size;
-      refresh = gptq_internal::GroupRefresh{
-          w.slice(1, c1, c2), keep.defined() ? keep.slice(1, c1, c2) : keep, first, group_size,
-          rule};
+      refresh = gptq_internal::GroupRefresh{w.slice(1, c1, c2),
+                                            keep.defined() ? keep.slice(1, c1, c2) : keep, first,
+                                            group_size, rule};
     } else if (first < last) {
       // The original finds each group's grid on its own; an MSE search that stops early
       // (patience) depends on what else it searches with, so it gets one group per call.
@@ -265,44 +256,31 @@ GptqResult gptq_sweep(const torch::Tensor& weight, const GptqHessian& hessian,
     block.group = position_group.slice(0, i1, i2);
     if (keep.defined()) block.keep = keep.slice(1, i1, i2);
     const torch::Tensor w1 = w.slice(1, i1, i2);
-    const torch::Tensor err1 = error_buffers[(i1 / options.block_size) % 2].slice(1, 0, count);
+    const torch::Tensor err1 = lazy_update.block_errors(i1, i2);
     const torch::Tensor hinv1 = upper_by_columns.slice(0, i1, i2).slice(1, i1, i2);
-    const gptq_internal::BlockOutputs outputs{err1, codes.slice(1, i1, i2), row_loss};
+    const gptq_internal::BlockOutputs outputs{err1, codes.slice(1, i1, i2), w1, row_loss};
     const gptq_internal::GroupRefresh* fresh_groups = refresh ? &*refresh : nullptr;
     switch (kernel) {
       case GptqSweepKernel::kFusedCpu:
         gptq_internal::sweep_block_fused_cpu(w1, hinv1, block, fresh_groups, scheme.bits, outputs);
         break;
       case GptqSweepKernel::kFusedCuda:
-        gptq_internal::sweep_block_fused_cuda(w1, hinv1, block, fresh_groups, scheme.bits,
-                                              outputs);
+        gptq_internal::sweep_block_fused_cuda(w1, hinv1, block, fresh_groups, scheme.bits, outputs);
         break;
       default:
         gptq_internal::sweep_block_tensor_ops(w1, hinv1, block, scheme.bits, outputs);
         break;
     }
-    if (i2 < in) {
-      // The lazy-batch update of every later column: W[:, i2:] −= Err·U[i1:i2, i2:]. The next
-      // block reads its own columns and those of the groups starting in it.
-      const int64_t next_end = std::min(i2 + options.block_size, in);
-      const int64_t needed_end =
-          dynamic_groups ? std::max(next_end, ceil_div(next_end, group_size) * group_size)
-                         : next_end;
-      lazy_update.apply(w, err1, upper, i1, i2, needed_end);
-    }
+    if (i2 < in) lazy_update.apply(i1, i2);
   }
-  lazy_update.wait();
-  if (kernel_refreshes && dynamic_groups && !torch::isfinite(scale).all().item<bool>()) {
+  if (kernel_refreshes && dynamic_groups && !all_finite(scale)) {
     fail_user("tensor '{}': a quantization scale overflows {}; store scales in a wider type",
               tensor_name, c10::toString(options.grid.scale_dtype));
   }
 
-  // (code − z)·s, as every sweep computed q; pruned weights have code z and come out 0.
-  codes = codes.contiguous();
-  torch::Tensor dequantized = codes.to(torch::kFloat32);
-  if (!scheme.symmetric) dequantized.sub_(zero.index_select(1, position_group));
-  dequantized.mul_(scale.index_select(1, position_group));
-
+  // The sweeps replaced each block's weights by their dequantized values, (code − z)·s (0 where
+  // pruned).
+  torch::Tensor dequantized = w;
   std::optional<torch::Tensor> g_idx;
   if (perm) {
     const torch::Tensor inverse =

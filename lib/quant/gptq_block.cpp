@@ -15,7 +15,6 @@
 #include "lib/quant/scheme.h"
 
 #ifdef PRESSO_WITH_CUDA_KERNELS
-#include <ATen/cuda/CUDAEvent.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 
@@ -153,6 +152,7 @@ void sweep_block_fused_cuda(const torch::Tensor& w, const torch::Tensor& hinv,
   expect_cuda(grid.keep, torch::kFloat32, device, "keep");
   expect_cuda(outputs.error, torch::kFloat32, device, "error");
   expect_cuda(outputs.codes, torch::kInt8, device, "codes");
+  expect_cuda(outputs.dequantized, torch::kFloat32, device, "dequantized");
   const int64_t out = w.size(0);
   const int64_t count = w.size(1);
   if (count < 1 || count > cuda::kMaxColumns) {
@@ -185,6 +185,7 @@ void sweep_block_fused_cuda(const torch::Tensor& w, const torch::Tensor& hinv,
   }
   args.error = strided<float>(outputs.error);
   args.codes = strided<int8_t>(outputs.codes);
+  args.dequantized = strided<float>(outputs.dequantized);
   args.row_loss = outputs.row_loss.data_ptr<double>();
   const char* failure =
       cuda::sweep_block(args, c10::cuda::getCurrentCUDAStream(device.index()).stream());
@@ -204,6 +205,7 @@ void sweep_block_fused_cpu(const torch::Tensor& w, const torch::Tensor& hinv, co
   expect_cpu(grid.keep, torch::kFloat32, "keep");
   expect_cpu(outputs.error, torch::kFloat32, "error");
   expect_cpu(outputs.codes, torch::kInt8, "codes");
+  expect_cpu(outputs.dequantized, torch::kFloat32, "dequantized");
   const int64_t out = w.size(0);
   const int64_t count = w.size(1);
   expect_group_index(grid.group, count, torch::kCPU);
@@ -218,6 +220,7 @@ void sweep_block_fused_cpu(const torch::Tensor& w, const torch::Tensor& hinv, co
   const StridedMatrix scale(grid.scale, 1.0f);
   const StridedMatrix zero(grid.zero, 0.0f);
   const StridedMatrix keep(grid.keep, 1.0f);
+  const StridedMatrix dequantized(outputs.dequantized, 0.0f);
   const int64_t* group = grid.group.data_ptr<int64_t>();
   const int64_t refreshed = refresh ? refresh->weight.size(1) / refresh->size : 0;
   const StridedMatrix refresh_weight(refresh ? refresh->weight : torch::Tensor(), 0.0f);
@@ -265,6 +268,7 @@ void sweep_block_fused_cpu(const torch::Tensor& w, const torch::Tensor& hinv, co
         const float err = (x - q) / hp[i * count + i];
         ep[r * e_row + i * e_col] = err;
         cp[r * c_row + i * c_col] = static_cast<int8_t>(code);
+        dequantized.at(r, i) = q;
         loss += static_cast<double>(err) * err;
         update_later_columns(row.data(), hp + i * count, err, i, count);
       }
@@ -313,75 +317,13 @@ void sweep_block_tensor_ops(const torch::Tensor& w, const torch::Tensor& hinv,
     }
   }
   outputs.error.copy_(et.t());
+  outputs.dequantized.copy_(qt.t());
   outputs.row_loss.add_(et.square().sum({0}, /*keepdim=*/false, torch::kFloat64));
   // (code − z)·s is exact to 2^-23 relative and |code − z| < 2^8, so q/s rounds back to the
   // code offset; pruned weights (q = 0) get the zero point.
   torch::Tensor codes = (qt / st).round_();
   if (zt.defined()) codes.add_(zt);
   outputs.codes.copy_(codes.t());
-}
-
-#ifdef PRESSO_WITH_CUDA_KERNELS
-struct LazyBatchUpdate::SideStream {
-  c10::cuda::CUDAStream stream;
-  at::cuda::CUDAEvent error_ready;  // on the current stream: the block's errors are written
-  at::cuda::CUDAEvent done;         // on the side stream: its last GEMM has finished
-};
-#else
-struct LazyBatchUpdate::SideStream {};
-#endif
-
-LazyBatchUpdate::LazyBatchUpdate(const torch::Device& device) {
-#ifdef PRESSO_WITH_CUDA_KERNELS
-  if (device.is_cuda()) {
-    side_.reset(new SideStream{c10::cuda::getStreamFromPool(false, device.index()), {}, {}});
-  }
-#else
-  (void)device;
-#endif
-}
-
-LazyBatchUpdate::~LazyBatchUpdate() {
-  try {
-    wait();
-  } catch (...) {
-    // Unwinding from a CUDA error already: the device reports it again on the next call.
-  }
-}
-
-void LazyBatchUpdate::wait() {
-#ifdef PRESSO_WITH_CUDA_KERNELS
-  if (side_ && side_->done.isCreated()) {
-    side_->done.block(c10::cuda::getCurrentCUDAStream(side_->stream.device_index()));
-  }
-#endif
-}
-
-void LazyBatchUpdate::apply(const torch::Tensor& w, const torch::Tensor& err,
-                            const torch::Tensor& upper, int64_t i1, int64_t i2,
-                            int64_t needed_end) {
-  const int64_t in = w.size(1);
-  const auto update = [&](int64_t c1, int64_t c2) {
-    w.slice(1, c1, c2).addmm_(err, upper.slice(0, i1, i2).slice(1, c1, c2), 1, -1);
-  };
-  if (!side_ || needed_end >= in) {
-    // The previous side GEMM wrote columns this one updates too.
-    wait();
-    update(i2, in);
-    return;
-  }
-#ifdef PRESSO_WITH_CUDA_KERNELS
-  wait();
-  update(i2, needed_end);
-  const c10::cuda::CUDAStream current = c10::cuda::getCurrentCUDAStream(w.device().index());
-  side_->error_ready.record(current);
-  side_->error_ready.block(side_->stream);
-  {
-    const c10::cuda::CUDAStreamGuard guard(side_->stream);
-    update(needed_end, in);
-  }
-  side_->done.record(side_->stream);
-#endif
 }
 
 }  // namespace presso::gptq_internal

@@ -4,8 +4,6 @@
 
 #include <torch/types.h>
 
-#include <memory>
-
 #include "lib/quant/group_grid.h"
 
 namespace presso::gptq_internal {
@@ -31,17 +29,18 @@ struct GroupRefresh {
 };
 
 // Where a block's results go: [out, count] views (any strides) into the layer's result tensors.
-// The dequantized weights are (code − z)·s, which the caller computes once for the whole layer.
 struct BlockOutputs {
-  torch::Tensor error;     // fp32 err, what the lazy-batch GEMM propagates
-  torch::Tensor codes;     // int8 signed codes
-  torch::Tensor row_loss;  // [out] fp64 accumulator: each row's Σ err² is added to it
+  torch::Tensor error;        // fp32 err, what the lazy-batch GEMM propagates
+  torch::Tensor codes;        // int8 signed codes
+  torch::Tensor dequantized;  // fp32 q = (code − z)·s, 0 where pruned; may be the input w itself
+  torch::Tensor row_loss;     // [out] fp64 accumulator: each row's Σ err² is added to it
 };
 
 // Sweeps the block's columns in order. For each column i: code = clamp(round(w/s + z)),
 // q = (code − z)·s (0 and code z where pruned), err = (w − q)/hinv[i, i], and the block's later
 // columns get w[:, j] −= err·hinv[i, j].
-//   w:    [out, count] fp32, a slice of the working weight (read only)
+//   w:    [out, count] fp32, a slice of the working weight (read before the same element of
+//         outputs.dequantized is written)
 //   hinv: [count, count] fp32, the block's diagonal block of the upper factor U
 
 // The fused sweeps also apply `refresh` (null: none) before the first column.
@@ -51,11 +50,10 @@ struct BlockOutputs {
 void sweep_block_fused_cpu(const torch::Tensor& w, const torch::Tensor& hinv, const BlockGrid& grid,
                            const GroupRefresh* refresh, int bits, const BlockOutputs& outputs);
 
-// One CUDA kernel launch per block, on the device's current stream (gptq_block_cuda.cu: a thread
-// per row, the block's part of U in shared memory; outputs laid out column-major are stored
-// coalesced). CUDA tensors on one device, at most
-// fused_cuda_max_columns() columns. Only in builds with PRESSO_WITH_CUDA_KERNELS; elsewhere it
-// throws InternalError.
+// One CUDA kernel launch per block, on the device's current stream (gptq_block_cuda.cu: one to
+// four threads per row, the block's part of U in shared memory; errors laid out column-major
+// are stored coalesced). CUDA tensors on one device, at most fused_cuda_max_columns() columns. Only
+// in builds with PRESSO_WITH_CUDA_KERNELS; elsewhere it throws InternalError.
 void sweep_block_fused_cuda(const torch::Tensor& w, const torch::Tensor& hinv,
                             const BlockGrid& grid, const GroupRefresh* refresh, int bits,
                             const BlockOutputs& outputs);
@@ -67,29 +65,5 @@ int64_t fused_cuda_max_columns();
 // Seven to nine LibTorch ops per column, each over all rows at once; any device.
 void sweep_block_tensor_ops(const torch::Tensor& w, const torch::Tensor& hinv,
                             const BlockGrid& grid, int bits, const BlockOutputs& outputs);
-
-// The lazy-batch update after a block, W[:, i2:] −= Err·U[i1:i2, i2:]. On CUDA, in builds with
-// CUDA kernels, the columns the next block reads are updated first, on the current stream, and
-// the others on a side stream, where that GEMM overlaps the next block's sweep; elsewhere it is
-// one GEMM. `err` must not be written again until the next apply() or wait() has been issued
-// (the caller alternates two error buffers).
-class LazyBatchUpdate {
- public:
-  explicit LazyBatchUpdate(const torch::Device& device);
-  ~LazyBatchUpdate();  // waits, so that nothing the side stream reads is freed under it
-  LazyBatchUpdate(const LazyBatchUpdate&) = delete;
-  LazyBatchUpdate& operator=(const LazyBatchUpdate&) = delete;
-
-  // w: [out, in] working weight; err: [out, i2 − i1]; upper: U [in, in]. The next block reads
-  // columns [i2, needed_end).
-  void apply(const torch::Tensor& w, const torch::Tensor& err, const torch::Tensor& upper,
-             int64_t i1, int64_t i2, int64_t needed_end);
-  // The current stream waits for every update issued so far.
-  void wait();
-
- private:
-  struct SideStream;
-  std::unique_ptr<SideStream> side_;
-};
 
 }  // namespace presso::gptq_internal

@@ -23,12 +23,12 @@ struct Strided {
 // gptq_block.h describes sweep_block_fused_cpu's arguments.
 struct SweepBlockArgs {
   int64_t rows = 0;
-  int64_t count = 0;            // 1..kMaxColumns
-  float qmin = 0, qmax = 0;     // the signed code range
-  Strided<const float> weight;  // [rows, count], read only
-  Strided<const float> hinv;    // [count, count], the block's part of U
-  Strided<float> scale;         // [rows, n_groups], written where refreshed
-  Strided<float> zero;          // [rows, n_groups]; data null: zero point 0
+  int64_t count = 0;               // 1..kMaxColumns
+  float qmin = 0, qmax = 0;        // the signed code range
+  Strided<const float> weight;     // [rows, count]; may be the memory of `dequantized`
+  Strided<const float> hinv;       // [count, count], the block's part of U
+  Strided<float> scale;            // [rows, n_groups], written where refreshed
+  Strided<float> zero;             // [rows, n_groups]; data null: zero point 0
   const int64_t* group = nullptr;  // [count] grid column of each block column
   Strided<const float> keep;       // [rows, count] 1/0; data null: keep all
   // GroupRefresh: grid columns refresh_first.. from refresh_groups groups of refresh_size
@@ -41,10 +41,11 @@ struct SweepBlockArgs {
   group_grid::GridRule rule;
   Strided<float> error;        // [rows, count] out: (w − q)/U_ii
   Strided<int8_t> codes;       // [rows, count] out
+  Strided<float> dequantized;  // [rows, count] out: (code − z)·s
   double* row_loss = nullptr;  // [rows] Σ err² over the block's columns of each row is added
 };
 
-// The widest block the kernel takes: a row's columns live in its thread's registers.
+// The widest block the kernel takes: the block's part of U lives in shared memory.
 constexpr int64_t kMaxColumns = 128;
 
 // Enqueues the sweep on `stream` (a cudaStream_t) of the current device. Returns nullptr, or a

@@ -1,5 +1,7 @@
 #include "lib/quant/tensor_checks.h"
 
+#include <cmath>
+
 #include "lib/common/errors.h"
 
 namespace presso {
@@ -30,6 +32,12 @@ void expect_g_idx(const torch::Tensor& g_idx, int64_t in, int64_t groups,
     fail_user("tensor '{}': g_idx values must lie in [0, {}), got [{}, {}]", tensor_name, groups,
               g_idx.min().item<int64_t>(), g_idx.max().item<int64_t>());
   }
+}
+
+bool all_finite(const torch::Tensor& t) {
+  // A finite sum proves it (NaN and ±inf carry through a sum); an infinite one may only be
+  // finite values overflowing, which the elementwise test settles.
+  return std::isfinite(t.sum().item<double>()) || torch::isfinite(t).all().item<bool>();
 }
 
 torch::Tensor exact_scale_cast(const torch::Tensor& scale, torch::ScalarType dtype,

@@ -27,6 +27,10 @@ void expect_g_idx(const torch::Tensor& g_idx, int64_t in, int64_t groups,
 torch::Tensor exact_scale_cast(const torch::Tensor& scale, torch::ScalarType dtype,
                                const std::string& tensor_name);
 
+// Whether every value of a floating-point tensor is finite; one reduction (a sum) unless the sum
+// overflows.
+bool all_finite(const torch::Tensor& t);
+
 // g_idx [in] when it is not column / group_size, else nullopt (it carries no information).
 std::optional<torch::Tensor> non_default_g_idx(const torch::Tensor& g_idx, int64_t group_size);
 

@@ -1,11 +1,11 @@
 // llm-compressor recipes translated into presso passes: modifiers, presets, config groups,
 // actorder, unsupported and unknown keys.
-#include <catch2/catch.hpp>
 #include <string>
 #include <vector>
 
 #include "lib/common/errors.h"
 #include "lib/recipe/recipe.h"
+#include "tests/catch_torch.h"
 #include "tests/recipe_helpers.h"
 
 namespace {
@@ -13,7 +13,7 @@ namespace {
 using namespace presso;
 using presso::test::error_of;
 using presso::test::parse;
-using presso::test::schemas;
+using presso::test::test_schemas;
 
 // A one-modifier recipe: `body` is the modifier's arguments, indented by 6.
 std::string modifier(const std::string& name, const std::string& body) {
@@ -89,7 +89,7 @@ TEST_CASE("a scheme mapping gives one pass per preset with its targets", "[unit]
 
 TEST_CASE("AWQ takes its grid from the following quantizer", "[unit]") {
   std::string file = std::string(PRESSO_TEST_DATA) + "/recipes/llmc-awq-gptq.yaml";
-  Recipe recipe = load_recipe(file, schemas());
+  Recipe recipe = load_recipe(file, test_schemas());
   REQUIRE(recipe.passes.size() == 2);
   const PassOptions& awq = recipe.passes[0].options;
   const PassOptions& gptq = recipe.passes[1].options;
@@ -169,12 +169,69 @@ TEST_CASE("SparseGPT and Wanda modifiers become pruning passes", "[unit]") {
   REQUIRE(recipe.passes.size() == 2);
   const PassOptions& sparsegpt = recipe.passes[0].options;
   CHECK(sparsegpt.get_float("sparsity") == 0.5);
-  CHECK(sparsegpt.get_string("mask_structure") == "2:4");
+  CHECK(sparsegpt.get_string("pattern") == "2:4");
   CHECK(sparsegpt.get_float("damp") == 0.001);
   CHECK(sparsegpt.get_strings("ignore") == Strings{"re:.*lm_head"});
   CHECK(recipe.passes[1].pass == "wanda");
-  CHECK(recipe.passes[1].options.get_string("mask_structure") == "0:0");
-  CHECK(parse_mask_structure(sparsegpt.get_string("mask_structure")) == std::make_pair(2, 4));
+  CHECK(recipe.passes[1].options.get_string("pattern") == "unstructured");
+  SparsityPattern pattern = parse_sparsity_pattern(sparsegpt.get_string("pattern"));
+  CHECK(pattern.n == 2);
+  CHECK(pattern.m == 4);
+}
+
+TEST_CASE("an N:M mask_structure becomes our pattern, its sparsity N/M", "[unit]") {
+  std::vector<std::string> warnings;
+  Recipe recipe = parse(
+      modifier("WandaPruningModifier", "      sparsity: 0.7\n      mask_structure: \"1:4\"\n"),
+      &warnings);
+  const PassOptions& wanda = recipe.passes[0].options;
+  CHECK(wanda.get_string("pattern") == "1:4");
+  CHECK_FALSE(wanda.has("sparsity"));  // ignored upstream with an N:M mask
+  CHECK(pruned_fraction(wanda) == 0.25);
+  REQUIRE(warnings.size() == 1);
+  CHECK(warnings[0] ==
+        "r.yaml:4: WandaPruningModifier: sparsity 0.7 has no effect with mask_structure 1:4, "
+        "which prunes 1 of every 4, as in llm-compressor");
+  Recipe unstructured = parse(modifier("SparseGPTModifier", "      sparsity: 0.4\n"));
+  CHECK(unstructured.passes[0].options.get_string("pattern") == "unstructured");
+  CHECK(pruned_fraction(unstructured.passes[0].options) == 0.4);
+}
+
+TEST_CASE("MagnitudePruningModifier is read one-shot at its final sparsity", "[unit]") {
+  std::vector<std::string> warnings;
+  Recipe recipe = parse(
+      "pruning_stage:\n  pruning_modifiers:\n    MagnitudePruningModifier:\n"
+      "      targets: [\"re:.*mlp.*\"]\n      init_sparsity: 0.05\n      final_sparsity: 0.6\n"
+      "      start: 0\n      end: 5\n      update: 1\n      update_scheduler: cubic\n"
+      "      mask_structure: unstructured\n      leave_enabled: false\n"
+      "      apply_globally: false\n",
+      &warnings);
+  REQUIRE(recipe.passes.size() == 1);
+  const PassEntry& magnitude = recipe.passes[0];
+  CHECK(magnitude.pass == "magnitude");
+  CHECK(magnitude.where.label == "MagnitudePruningModifier");
+  CHECK(magnitude.options.get_strings("targets") == Strings{"re:.*mlp.*"});
+  CHECK(magnitude.options.get_strings("ignore").empty());
+  CHECK(magnitude.options.get_float("sparsity") == 0.6);
+  CHECK(magnitude.options.get_string("pattern") == "unstructured");
+  CHECK(magnitude.options.get_string("scope") == "layer");
+  REQUIRE(warnings.size() == 1);
+  CHECK(warnings[0] ==
+        "r.yaml:3: MagnitudePruningModifier: init_sparsity, start, end, update, "
+        "update_scheduler: presso prunes once, to final_sparsity; the pruning schedule has no "
+        "effect");
+
+  // Without start, upstream never runs it.
+  warnings.clear();
+  parse(modifier("MagnitudePruningModifier",
+                 "      targets: Linear\n      init_sparsity: 0.5\n      final_sparsity: 0.5\n"),
+        &warnings);
+  const Strings expected = {
+      "r.yaml:3: MagnitudePruningModifier: start is not set, so llm-compressor never starts this "
+      "modifier and prunes nothing; presso prunes to final_sparsity",
+      "r.yaml:3: MagnitudePruningModifier: init_sparsity: presso prunes once, to final_sparsity; "
+      "the pruning schedule has no effect"};
+  CHECK(warnings == expected);
 }
 
 TEST_CASE("llm-compressor recipe problems name file, line and key", "[unit]") {
@@ -237,12 +294,49 @@ TEST_CASE("llm-compressor recipe problems name file, line and key", "[unit]") {
        "r.yaml:3: AWQModifier: needs a later QuantizationModifier or GPTQModifier"},
       {"unknown modifier", modifier("SmoothQuantModifier", "      smoothing_strength: 0.8\n"),
        "r.yaml:3: unknown modifier 'SmoothQuantModifier' (available: AWQModifier, GPTQModifier, "
-       "QuantizationModifier, SparseGPTModifier, WandaPruningModifier)"},
+       "MagnitudePruningModifier, QuantizationModifier, SparseGPTModifier, "
+       "WandaPruningModifier)"},
       {"owl", modifier("SparseGPTModifier", "      sparsity: 0.5\n      sparsity_profile: owl\n"),
        "r.yaml:5: SparseGPTModifier: sparsity_profile: OWL layer-wise sparsity is not supported"},
       {"pruning key",
        modifier("WandaPruningModifier", "      sparsity: 0.5\n      block_size: 8\n"),
        "r.yaml:5: WandaPruningModifier: unknown key 'block_size'"},
+      {"mask form",
+       modifier("SparseGPTModifier", "      sparsity: 0.5\n      mask_structure: 2-4\n"),
+       "r.yaml:5: SparseGPTModifier: mask_structure: '2-4' is not of the form \"N:M\" (\"0:0\" = "
+       "unstructured)"},
+      {"mask pruning all", modifier("WandaPruningModifier", "      mask_structure: \"4:4\"\n"),
+       "r.yaml:4: WandaPruningModifier: mask_structure: '4:4' needs 0 < N < M (or \"0:0\" for "
+       "unstructured)"},
+      {"magnitude without ignore",
+       modifier("MagnitudePruningModifier",
+                "      targets: Linear\n      init_sparsity: 0\n      final_sparsity: 0.5\n"
+                "      ignore: [lm_head]\n"),
+       "r.yaml:7: MagnitudePruningModifier: unknown key 'ignore' (llm-compressor forbids extra "
+       "inputs)"},
+      {"magnitude required keys",
+       modifier("MagnitudePruningModifier", "      targets: Linear\n      init_sparsity: 0\n"),
+       "r.yaml:3: MagnitudePruningModifier: missing required key 'final_sparsity'"},
+      {"magnitude N:M",
+       modifier("MagnitudePruningModifier",
+                "      targets: Linear\n      init_sparsity: 0\n      final_sparsity: 0.5\n"
+                "      mask_structure: \"2:4\"\n"),
+       "r.yaml:7: MagnitudePruningModifier: mask_structure: '2:4': llm-compressor's "
+       "MagnitudePruningModifier has no N:M masks"},
+      {"magnitude blocks",
+       modifier("MagnitudePruningModifier",
+                "      targets: Linear\n      init_sparsity: 0\n      final_sparsity: 0.5\n"
+                "      mask_structure: \"block_4,4\"\n"),
+       "r.yaml:7: MagnitudePruningModifier: mask_structure: 'block_4,4' is not supported"},
+      {"magnitude globally",
+       modifier("MagnitudePruningModifier",
+                "      targets: Linear\n      init_sparsity: 0\n      final_sparsity: 0.5\n"
+                "      apply_globally: true\n"),
+       "r.yaml:7: MagnitudePruningModifier: apply_globally: only false is supported"},
+      {"magnitude sparsity of one",
+       modifier("MagnitudePruningModifier",
+                "      targets: Linear\n      init_sparsity: 0\n      final_sparsity: 1.0\n"),
+       "r.yaml:6: MagnitudePruningModifier: final_sparsity: 1 would prune every weight"},
       {"stage without groups", "quant_stage:\n  GPTQModifier: {scheme: W4A16}\n",
        "r.yaml:2: quant_stage: unknown key 'GPTQModifier' (a stage holds `*_modifiers` groups)"},
   };
@@ -253,7 +347,7 @@ TEST_CASE("llm-compressor recipe problems name file, line and key", "[unit]") {
 }
 
 TEST_CASE("only registered passes can be used", "[unit]") {
-  std::vector<PassSchema> only_rtn = {rtn_schema()};
+  std::vector<PassSchema> only_rtn = {presso::test::rtn_schema()};
   std::string error;
   try {
     parse_recipe(modifier("GPTQModifier", "      scheme: W4A16\n"), "r.yaml", only_rtn);
@@ -261,6 +355,40 @@ TEST_CASE("only registered passes can be used", "[unit]") {
     error = e.what();
   }
   CHECK(error == "r.yaml:3: unknown modifier 'GPTQModifier' (available: QuantizationModifier)");
+}
+
+TEST_CASE("a modifier becomes the pass whose schema lists it", "[unit]") {
+  using presso::test::awq_schema;
+  using presso::test::gptq_schema;
+  PassSchema nearest = presso::test::rtn_schema();
+  nearest.name = "nearest";
+  Recipe recipe = parse_recipe(modifier("QuantizationModifier", "      scheme: W4A16\n"), "r.yaml",
+                               {gptq_schema(), nearest});
+  CHECK(recipe.passes[0].pass == "nearest");
+
+  // AWQ's grid comes from the quantizing modifiers of the passes given, named in its message.
+  auto error = [](const std::string& text, const std::vector<PassSchema>& schemas) {
+    try {
+      parse_recipe(text, "r.yaml", schemas);
+    } catch (const UserError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  CHECK(error(modifier("AWQModifier", "      n_grid: 4\n"), {awq_schema(), gptq_schema()}) ==
+        "r.yaml:3: AWQModifier: needs a later GPTQModifier: it takes its weight grid from the "
+        "quantizing modifier that follows it");
+  // The older AWQModifier's quantization keys need QuantizationModifier's pass.
+  CHECK_THAT(error(modifier("AWQModifier", "      scheme: W4A16\n"), {awq_schema(), gptq_schema()}),
+             Catch::StartsWith("r.yaml:3: AWQModifier: its keys are read as a "
+                               "QuantizationModifier, but no registered pass translates "
+                               "QuantizationModifier\n"));
+
+  PassSchema twice = gptq_schema();
+  twice.name = "gptq2";
+  CHECK_THROWS_AS(parse_recipe(modifier("GPTQModifier", "      scheme: W4A16\n"), "r.yaml",
+                               {gptq_schema(), twice}),
+                  InternalError);
 }
 
 TEST_CASE("translated recipes print and parse back equal", "[unit]") {
@@ -272,6 +400,9 @@ TEST_CASE("translated recipes print and parse back equal", "[unit]") {
       "    GPTQModifier: {scheme: W8A16, dampening_frac: null}\n",
       "s_stage:\n  m_modifiers:\n    SparseGPTModifier: {sparsity: 0.7, mask_structure: "
       "\"0:0\"}\n",
+      "s_stage:\n  m_modifiers:\n    WandaPruningModifier: {sparsity: 0.5, mask_structure: "
+      "\"2:4\"}\n    MagnitudePruningModifier: {targets: Linear, init_sparsity: 0.1, "
+      "final_sparsity: 0.3}\n    QuantizationModifier: {scheme: W4A16}\n",
   };
   for (const auto& text : recipes) {
     INFO(text);

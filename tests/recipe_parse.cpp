@@ -1,10 +1,10 @@
 // Recipes in presso's own spelling: typed options, every kind of bad recipe, round trips.
-#include <catch2/catch.hpp>
 #include <string>
 #include <vector>
 
 #include "lib/common/errors.h"
 #include "lib/recipe/recipe.h"
+#include "tests/catch_torch.h"
 #include "tests/recipe_helpers.h"
 
 namespace {
@@ -12,7 +12,7 @@ namespace {
 using namespace presso;
 using presso::test::error_of;
 using presso::test::parse;
-using presso::test::schemas;
+using presso::test::test_schemas;
 
 std::string data(const std::string& name) {
   return std::string(PRESSO_TEST_DATA) + "/recipes/" + name;
@@ -21,7 +21,7 @@ std::string data(const std::string& name) {
 }  // namespace
 
 TEST_CASE("our spelling parses into typed options with defaults filled", "[unit]") {
-  Recipe recipe = load_recipe(data("w4g128-awq-gptq.yaml"), schemas());
+  Recipe recipe = load_recipe(data("w4g128-awq-gptq.yaml"), test_schemas());
   REQUIRE(recipe.passes.size() == 2);
   const PassEntry& awq = recipe.passes[0];
   const PassEntry& gptq = recipe.passes[1];
@@ -101,16 +101,27 @@ TEST_CASE("each kind of bad recipe names file, line and key", "[unit]") {
        "r.yaml:2: gptq: options must be a mapping of key: value, got a list"},
       {"block size zero", "passes:\n  - gptq:\n      static_groups: false\n      block_size: 0\n",
        "r.yaml:4: gptq: block_size: 0 is out of range [1, inf]"},
-      {"mask without zeros", "passes:\n  - sparsegpt: {sparsity: 0.5, mask_structure: \"0:4\"}\n",
-       "r.yaml:2: sparsegpt: mask_structure: '0:4' needs 0 < N <= M"},
+      {"pattern without zeros", "passes:\n  - sparsegpt: {sparsity: 0.5, pattern: \"0:4\"}\n",
+       "r.yaml:2: sparsegpt: pattern: '0:4' needs 0 < N < M"},
       {"missing sparsity", "passes:\n  - sparsegpt: {}\n",
        "r.yaml:2: sparsegpt: sparsity is required for an unstructured mask"},
       {"sparsity of one", "passes:\n  - wanda: {sparsity: 1}\n",
        "r.yaml:2: wanda: sparsity: 1 would prune every weight"},
-      {"mask form", "passes:\n  - wanda: {mask_structure: 2-4}\n",
-       "r.yaml:2: wanda: mask_structure: '2-4' is not of the form \"N:M\""},
-      {"mask order", "passes:\n  - wanda: {mask_structure: \"4:2\"}\n",
-       "r.yaml:2: wanda: mask_structure: '4:2' needs 0 < N <= M"},
+      {"pattern form", "passes:\n  - wanda: {pattern: 2-4}\n",
+       "r.yaml:2: wanda: pattern: '2-4' is neither \"unstructured\" nor of the form \"N:M\""},
+      {"pattern order", "passes:\n  - wanda: {pattern: \"4:2\"}\n",
+       "r.yaml:2: wanda: pattern: '4:2' needs 0 < N < M"},
+      {"pattern pruning all", "passes:\n  - magnitude: {pattern: \"4:4\"}\n",
+       "r.yaml:2: magnitude: pattern: '4:4' needs 0 < N < M"},
+      {"sparsity against pattern",
+       "passes:\n  - magnitude:\n      sparsity: 0.6\n"
+       "      pattern: \"2:4\"\n",
+       "r.yaml:3: magnitude: sparsity 0.6 contradicts pattern 2:4, which prunes 2 of every 4 "
+       "inputs (0.5); leave sparsity out"},
+      {"scope word", "passes:\n  - magnitude: {sparsity: 0.5, scope: model}\n",
+       "r.yaml:2: magnitude: scope: 'model' is not one of: layer, row, global"},
+      {"scope with N:M", "passes:\n  - magnitude: {pattern: \"2:4\", scope: global}\n",
+       "r.yaml:2: magnitude: scope global has no effect with an N:M pattern"},
       {"bad regex", "passes:\n  - rtn:\n      targets: [\"re:(q|k\"]\n",
        "r.yaml:3: rtn: targets: 're:(q|k' is not a valid regular expression"},
       {"targets not a list", "passes:\n  - rtn: {targets: {q_proj: 1}}\n",
@@ -156,7 +167,7 @@ TEST_CASE("every act_order and static_groups combination is a valid gptq recipe"
 TEST_CASE("a recipe with three problems reports all three at once", "[unit]") {
   std::string error;
   try {
-    load_recipe(data("three-problems.yaml"), schemas());
+    load_recipe(data("three-problems.yaml"), test_schemas());
   } catch (const UserError& e) {
     error = e.what();
   }
@@ -182,8 +193,9 @@ TEST_CASE("printing our recipes round-trips", "[unit]") {
       "passes:\n  - awq: {duo_scaling: both, n_grid: 7, clip: false, mappings: [{smooth_layer: "
       "\"re:.*input_layernorm$\", balance_layers: [\"re:.*q_proj$\", k_proj]}]}\n"
       "  - gptq: {static_groups: false, damp: 1e-7, mse: true}\n",
-      "passes:\n  - sparsegpt: {sparsity: 0.5, mask_structure: \"2:4\"}\n"
-      "  - wanda: {sparsity: 0.3333333333333333}\n  - magnitude: {mask_structure: \"1:2\"}\n",
+      "passes:\n  - sparsegpt: {sparsity: 0.5, pattern: \"2:4\"}\n"
+      "  - wanda: {sparsity: 0.3333333333333333}\n  - magnitude: {pattern: \"1:3\"}\n"
+      "  - magnitude: {sparsity: 0.6, scope: global, pattern: unstructured}\n",
   };
   for (const auto& text : recipes) {
     INFO(text);
@@ -194,7 +206,7 @@ TEST_CASE("printing our recipes round-trips", "[unit]") {
     CHECK(second == first);
     CHECK(print_recipe(second) == printed);
   }
-  Recipe file = load_recipe(data("w4g128-awq-gptq.yaml"), schemas());
+  Recipe file = load_recipe(data("w4g128-awq-gptq.yaml"), test_schemas());
   CHECK(parse(print_recipe(file)) == file);
 }
 
@@ -205,9 +217,9 @@ TEST_CASE("recipes that differ in one option are not equal", "[unit]") {
 }
 
 TEST_CASE("a schema describes its options for presso list", "[unit]") {
-  std::string text = describe_schema(gptq_schema());
+  std::string text = describe_schema(presso::test::gptq_schema());
   CHECK_THAT(text, Catch::StartsWith("gptq: "));
   CHECK_THAT(text, Catch::Contains("bits"));
   CHECK_THAT(text, Catch::Contains("an integer in [2, 8]; default 4."));
-  CHECK_THAT(describe_schema(sparsegpt_schema()), Catch::Contains("sparsity"));
+  CHECK_THAT(describe_schema(presso::test::sparsegpt_schema()), Catch::Contains("sparsity"));
 }

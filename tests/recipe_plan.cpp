@@ -1,10 +1,10 @@
 // Target matching and the per-layer plan of a recipe resolved against a model's linears.
-#include <catch2/catch.hpp>
 #include <string>
 #include <vector>
 
 #include "lib/common/errors.h"
 #include "lib/recipe/recipe.h"
+#include "tests/catch_torch.h"
 #include "tests/recipe_helpers.h"
 
 namespace {
@@ -12,7 +12,7 @@ namespace {
 using namespace presso;
 using presso::test::error_of;
 using presso::test::parse;
-using presso::test::schemas;
+using presso::test::test_schemas;
 
 // A two-block llama-shaped model: hidden 256, intermediate `intermediate`, untied lm_head.
 std::vector<LinearInfo> llama_linears(int64_t intermediate = 384) {
@@ -42,7 +42,7 @@ std::vector<std::string> selected(const Plan& plan, size_t pass) {
 
 std::string resolve_error(const std::string& recipe, const std::vector<LinearInfo>& linears) {
   try {
-    resolve_plan(parse(recipe), schemas(), linears);
+    resolve_plan(parse(recipe), test_schemas(), linears);
   } catch (const UserError& e) {
     return e.what();
   }
@@ -75,8 +75,8 @@ TEST_CASE("lm_head is compressed only when targets name it", "[unit]") {
   CHECK(TargetPattern("lm_head").selects(head));
   CHECK(TargetPattern("re:.*lm_head").selects(head));
 
-  Plan plan = resolve_plan(parse("passes:\n  - rtn\n  - gptq: {targets: [lm_head]}\n"), schemas(),
-                           llama_linears());
+  Plan plan = resolve_plan(parse("passes:\n  - rtn\n  - gptq: {targets: [lm_head]}\n"),
+                           test_schemas(), llama_linears());
   CHECK(selected(plan, 0).size() == 14);
   CHECK(selected(plan, 1) == std::vector<std::string>{"lm_head"});
   REQUIRE(plan.warnings.size() == 1);
@@ -89,7 +89,7 @@ TEST_CASE("ignore wins over targets, and passes keep recipe order", "[unit]") {
   Plan plan = resolve_plan(
       parse("passes:\n  - awq: {targets: [\"re:.*_proj$\"], ignore: [down_proj, lm_head]}\n"
             "  - gptq: {targets: [self_attn.q_proj, model.layers.1.mlp.down_proj]}\n"),
-      schemas(), llama_linears());
+      test_schemas(), llama_linears());
   CHECK(selected(plan, 0).size() == 12);
   CHECK(selected(plan, 1) == std::vector<std::string>{"model.layers.0.self_attn.q_proj",
                                                       "model.layers.1.self_attn.q_proj",
@@ -103,7 +103,7 @@ TEST_CASE("ignore wins over targets, and passes keep recipe order", "[unit]") {
 
 TEST_CASE("patterns that match nothing are warnings, selecting nothing is an error", "[unit]") {
   Plan plan = resolve_plan(parse("passes:\n  - rtn: {targets: [q_proj, fc1], ignore: [fc2]}\n"),
-                           schemas(), llama_linears());
+                           test_schemas(), llama_linears());
   CHECK(plan.warnings ==
         std::vector<std::string>{"r.yaml:2: rtn: target pattern 'fc1' matches no linear",
                                  "r.yaml:2: rtn: ignore pattern 'fc2' matches no linear"});
@@ -116,7 +116,7 @@ TEST_CASE("patterns that match nothing are warnings, selecting nothing is an err
 TEST_CASE("model checks: group size and N:M must fit the input width", "[unit]") {
   std::string error = resolve_error(
       "passes:\n  - gptq: {group_size: 128, targets: [down_proj]}\n"
-      "  - wanda: {mask_structure: \"2:4\", targets: [lm_head, o_proj]}\n",
+      "  - wanda: {pattern: \"2:4\", targets: [lm_head, o_proj]}\n",
       llama_linears(320) /* down_proj has 320 inputs */);
   CHECK(error ==
         "r.yaml:2: gptq: group_size 128 does not divide the 320 input columns of "
@@ -124,16 +124,16 @@ TEST_CASE("model checks: group size and N:M must fit the input width", "[unit]")
         "r.yaml:2: gptq: group_size 128 does not divide the 320 input columns of "
         "model.layers.1.mlp.down_proj [256, 320]");
   std::vector<LinearInfo> odd = {{"model.layers.0.mlp.fc2", 64, 66, true}};
-  CHECK(resolve_error("passes:\n  - wanda: {mask_structure: \"2:4\"}\n", odd) ==
-        "r.yaml:2: wanda: mask_structure 2:4 needs the input width to be a multiple of 4, but "
+  CHECK(resolve_error("passes:\n  - wanda: {pattern: \"2:4\"}\n", odd) ==
+        "r.yaml:2: wanda: pattern 2:4 needs the input width to be a multiple of 4, but "
         "model.layers.0.mlp.fc2 [64, 66] has 66 columns");
-  CHECK_NOTHROW(resolve_plan(parse("passes:\n  - rtn: {group_size: -1}\n"), schemas(), odd));
+  CHECK_NOTHROW(resolve_plan(parse("passes:\n  - rtn: {group_size: -1}\n"), test_schemas(), odd));
 }
 
 TEST_CASE("the plan prints one row per linear with its passes", "[unit]") {
   Recipe recipe = parse("passes:\n  - awq: {ignore: [v_proj]}\n  - gptq: {symmetric: false}\n");
-  Plan plan = resolve_plan(recipe, schemas(), llama_linears());
-  std::string text = format_plan(recipe, schemas(), plan);
+  Plan plan = resolve_plan(recipe, test_schemas(), llama_linears());
+  std::string text = format_plan(recipe, test_schemas(), plan);
   INFO(text);
   CHECK_THAT(text, Catch::Contains("  1. awq (r.yaml:2, awq)\n"));
   CHECK_THAT(text, Catch::Contains("plan: 14 of 15 linears compressed\n"));

@@ -309,9 +309,9 @@ class QuantizerReader {
 
 }  // namespace
 
-QuantizerArgs read_quantizer_args(const std::vector<std::pair<YAML::Node, YAML::Node>>& args,
-                                  const YAML::Mark& mark, const std::string& label, bool gptq,
-                                  ProblemList& problems, std::vector<std::string>& warnings) {
+QuantizerArgs read_quantizer_args(const ModifierArgs& args, const YAML::Mark& mark,
+                                  const std::string& label, bool gptq, ProblemList& problems,
+                                  std::vector<std::string>& warnings) {
   QuantizerReader reader(mark, label, problems, warnings);
   QuantizerArgs out;
   YAML::Node scheme, config_groups;

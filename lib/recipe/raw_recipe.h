@@ -41,6 +41,9 @@ struct RawPass {
   std::string label;  // "gptq" or "GPTQModifier"
   YAML::Mark mark;
   std::vector<RawOption> options;
+  // False when translating it from an llm-compressor modifier reported problems: its cross-key
+  // rules are then not run, since they would only restate them in our key names.
+  bool translated_cleanly = true;
 };
 
 // The closest of `candidates` to `word`, or "" when none is close enough to suggest.
@@ -56,7 +59,8 @@ std::string describe_node(const YAML::Node& node);
 PassOptions validate_pass(const RawPass& raw, const PassSchema& schema, ProblemList& problems);
 
 // Translates an llm-compressor recipe (root has `*_stage` keys) into raw passes for the passes
-// in `available`; problems go to `problems`, notes to `warnings`.
+// in `available`, through the modifiers their schemas list; problems go to `problems`, notes to
+// `warnings`.
 std::vector<RawPass> translate_llmc_recipe(const YAML::Node& root,
                                            const std::vector<PassSchema>& available,
                                            ProblemList& problems,

@@ -21,12 +21,18 @@ using recipe_internal::RawOption;
 using recipe_internal::RawPass;
 
 // Schemas come from code, so a bad one is a bug: every pass must have list-valued targets and
-// ignore, and names must be unique.
+// ignore, names must be unique, and a modifier must translate to one pass.
 void check_schemas(const std::vector<PassSchema>& schemas) {
-  std::set<std::string> names;
+  std::set<std::string> names, modifiers;
   for (const auto& schema : schemas) {
     if (!names.insert(schema.name).second)
       fail_internal("pass '{}' is registered twice", schema.name);
+    for (const auto& translation : schema.modifiers) {
+      if (!modifiers.insert(translation.modifier).second || !translation.translate) {
+        fail_internal("modifier '{}' of pass '{}' is listed twice or has no translation",
+                      translation.modifier, schema.name);
+      }
+    }
     for (const char* key : {"targets", "ignore"}) {
       const OptionSpec* spec = schema.find(key);
       if (spec == nullptr || spec->type != OptionType::kStringList || !spec->default_value) {

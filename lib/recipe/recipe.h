@@ -1,13 +1,16 @@
 // lib/recipe: recipes — which passes run, with which options, on which linears.
 //
-// Owns: option schemas (schema.h) and the shared option groups and pass schemas
-// (pass_schemas.h); parsing both recipe spellings into one in-memory Recipe — ours
-// (`passes: [- gptq: {...}]`) and llm-compressor's (`*_stage` / `*_modifiers` / modifiers,
-// translated in llmc_recipe.cpp); printing a Recipe back as canonical YAML; target matching and
-// the per-layer plan (targets.h).
-// May include: lib/common, yaml-cpp, fmt. Torch-free, and never includes passes/: the schemas
-// of the available passes are handed in by the caller (the registry), so a recipe can name only
-// registered passes.
+// Owns: option schemas (schema.h), the option groups passes build their schemas from
+// (option_groups.h), and the translations of llm-compressor's modifiers that passes list in
+// their schemas (modifier_translation.h, llmc_modifiers.h); parsing both recipe spellings into
+// one in-memory Recipe — ours (`passes: [- gptq: {...}]`) and llm-compressor's (`*_stage` /
+// `*_modifiers` / modifiers, translated in llmc_recipe.cpp); printing a Recipe back as canonical
+// YAML; target matching and the per-layer plan (targets.h).
+// May include: lib/common, lib/sparse/pattern.h (torch-free), yaml-cpp, fmt. Torch-free, and
+// never includes passes/: the schemas
+// of the available passes, with the modifiers that become them, are handed in by the caller (the
+// registry), so a recipe can name only registered passes and modifiers. yaml-cpp stays inside
+// lib/recipe: no header that passes/ include names it.
 //
 // Every problem of a recipe is found before any is reported: one UserError, one line per problem,
 // "w4.yaml:7: gptq: unknown key 'blocksize' (did you mean 'block_size'?)".
@@ -16,7 +19,6 @@
 #include <string>
 #include <vector>
 
-#include "lib/recipe/pass_schemas.h"
 #include "lib/recipe/schema.h"
 #include "lib/recipe/targets.h"
 

@@ -244,6 +244,11 @@ std::string describe_schema(const PassSchema& schema) {
                                            : "optional";
     out += fmt::format("  {:<16} {}; {}. {}\n", spec.key, type, fallback, spec.doc);
   }
+  if (!schema.modifiers.empty()) {
+    std::vector<std::string> names;
+    for (const auto& modifier : schema.modifiers) names.push_back(modifier.modifier);
+    out += fmt::format("  from llm-compressor's {}\n", fmt::join(names, ", "));
+  }
   return out;
 }
 

@@ -10,6 +10,8 @@
 #include <variant>
 #include <vector>
 
+#include "lib/recipe/modifier_translation.h"
+
 namespace presso {
 
 // One smoothing mapping of AWQ: the layer whose output is scaled down (a norm or a linear) and
@@ -113,6 +115,9 @@ struct PassSchema {
   // Keys shown beside the pass name in the per-layer plan; empty shows every key but targets
   // and ignore.
   std::vector<std::string> plan_keys;
+  // The llm-compressor modifiers that translate to this pass (see modifier_translation.h);
+  // a modifier is listed by one pass at most.
+  std::vector<ModifierTranslation> modifiers;
 
   const OptionSpec* find(const std::string& key) const;
 };

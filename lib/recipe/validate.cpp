@@ -244,7 +244,7 @@ PassOptions validate_pass(const RawPass& raw, const PassSchema& schema, ProblemL
       problems.add(raw.mark, raw.label, fmt::format("missing required key '{}'", spec.key));
     }
   }
-  if (problems.size() == problems_before && schema.cross_check) {
+  if (problems.size() == problems_before && raw.translated_cleanly && schema.cross_check) {
     for (const auto& problem : schema.cross_check(options)) {
       auto it = std::find(keys.begin(), keys.end(), problem.key);
       const RawOption* at = it == keys.end() ? nullptr : given[it - keys.begin()];

@@ -1,14 +1,14 @@
 // Reusable option groups (targets, weight quantization, OBS solver, act order, pruning, AWQ) and
-// the schemas of the passes that llm-compressor recipes translate to. passes/ return these
-// schemas (appending options of their own if they need), so the key names that the translator
-// writes and those the passes read stay one contract. Torch-free.
+// their checks, from which passes/ build their schemas; the translations of llm-compressor's
+// modifiers (llmc_modifiers.h) write these keys, so the keys the translator writes and those the
+// passes read stay one contract. Torch-free.
 #pragma once
 
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "lib/recipe/schema.h"
+#include "lib/sparse/pattern.h"
 
 namespace presso {
 
@@ -35,14 +35,20 @@ std::vector<OptionSpec> obs_options();
 // are the original GPTQ's (IST-DASLab/gptq, gptq.py fasterquant); every combination is valid.
 std::vector<OptionSpec> act_order_options();
 
-// sparsity (fraction of weights zeroed, [0, 1); required when unstructured) and mask_structure
-// ("0:0" unstructured, default, or "N:M": N zeros in every M consecutive inputs).
+// A pruning pattern's text (lib/sparse/pattern.h: unstructured, or N:M = in each output row, N
+// zeros in every M consecutive input columns, the meaning of llm-compressor's mask_structure):
+// "" when `text` is "unstructured" or "N:M" with 0 < N < M, else the problem.
+std::string check_sparsity_pattern(const std::string& text);
+
+// sparsity (fraction of weights zeroed, [0, 1); required unless the pattern is N:M, and then it
+// must be N/M if given) and pattern ("unstructured", default, or "N:M").
 std::vector<OptionSpec> pruning_options();
 std::vector<OptionProblem> check_pruning(const PassOptions& options);
 // With N:M, M must divide the input width.
 std::vector<std::string> check_pruning_shape(const PassOptions& options, const LinearInfo& linear);
-// The N and M of a mask_structure that passed validation ("0:0" gives {0, 0}).
-std::pair<int, int> parse_mask_structure(const std::string& text);
+// The fraction of each linear's weights that the pruning options remove: N/M for an N:M
+// pattern, else sparsity.
+double pruned_fraction(const PassOptions& options);
 
 // duo_scaling (true|false|both), n_grid (default 20), clip (search a weight clipping ratio after
 // scaling, as the original llm-awq does; default true), mappings (default []: the model family's).
@@ -50,14 +56,5 @@ std::vector<OptionSpec> awq_options();
 
 // Concatenates option groups in order.
 std::vector<OptionSpec> join_options(std::vector<std::vector<OptionSpec>> groups);
-
-// The passes llm-compressor modifiers translate to (and magnitude, which has no modifier here).
-PassSchema rtn_schema();        // QuantizationModifier: round to nearest on a min/max grid
-PassSchema gptq_schema();       // GPTQModifier
-PassSchema awq_schema();        // AWQModifier (scales; its grid is the following quantizer's)
-PassSchema sparsegpt_schema();  // SparseGPTModifier
-PassSchema wanda_schema();      // WandaPruningModifier
-PassSchema magnitude_schema();  // magnitude pruning, no calibration
-std::vector<PassSchema> standard_schemas();
 
 }  // namespace presso

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "calibration/input_observer.h"
 #include "lib/model/block.h"
 
 namespace presso {
@@ -33,11 +34,13 @@ StatsRequest operator|(StatsRequest a, const StatsRequest& b);
 // activations' dtype, as raw sums plus a token count; the normalised forms are computed on
 // demand. Asking for a statistic that was not requested, or for a normalised one before any
 // token arrived, is an InternalError (a pass asking for what it did not declare).
-class LinearStatistics {
+class LinearStatistics : public InputObserver {
  public:
   // `device` holds the sums; nullopt puts them on the device of the first input.
   explicit LinearStatistics(StatsRequest request,
                             std::optional<torch::Device> device = std::nullopt);
+
+  void observe(const torch::Tensor& input) override { add(input); }
 
   // x: [..., in] floating point (fp32, bf16, fp16, fp64), on any device. Converted to fp32 on the
   // accumulation device in chunks of bounded size, so a bf16 or remote input is never copied

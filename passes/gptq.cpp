@@ -4,12 +4,14 @@
 // their statistics. With true_sequential (the original's `--true-sequential` for Llama) the
 // block's linears go in forward order, group by group (q/k/v, o, gate/up, down), each group on
 // the inputs that the already-quantized groups produce.
+#include "lib/quant/gptq.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
 
-#include "lib/quant/gptq.h"
-#include "lib/recipe/pass_schemas.h"
+#include "lib/recipe/llmc_modifiers.h"
+#include "lib/recipe/option_groups.h"
 #include "passes/registry.h"
 
 namespace presso {
@@ -32,9 +34,10 @@ class GptqPass : public Pass {
     return request;
   }
 
-  std::optional<QuantScheme> output_scheme() const override { return options_.scheme; }
-  bool saves_g_idx() const override {
-    return options_.act_order && !options_.static_groups && options_.scheme.group_size > 0;
+  void plan(LinearPlan& plan) const override {
+    plan.scheme = options_.scheme;
+    // Act-order with groups found during the sweep stores each column's group.
+    plan.g_idx = options_.act_order && !options_.static_groups && options_.scheme.group_size > 0;
   }
 
   void run(PassContext& context) override {
@@ -98,6 +101,18 @@ class GptqPass : public Pass {
   bool mse_;
   bool true_sequential_;
 };
+
+PassSchema gptq_schema() {
+  PassSchema schema;
+  schema.name = "gptq";
+  schema.summary = "GPTQ: quantize columns in order, updating the rest from the inverse Hessian";
+  schema.options =
+      join_options({target_options(), quant_options(), obs_options(), act_order_options()});
+  schema.shape_check = check_quant_shape;
+  schema.plan_keys = {"bits", "group_size", "symmetric", "act_order"};
+  schema.modifiers = {gptq_modifier_translation()};
+  return schema;
+}
 
 }  // namespace
 

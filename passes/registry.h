@@ -9,8 +9,9 @@
 namespace presso {
 
 // The factories of the passes, one per file.
-PassFactory rtn_pass();   // passes/rtn.cpp
-PassFactory gptq_pass();  // passes/gptq.cpp
+PassFactory rtn_pass();        // passes/rtn.cpp
+PassFactory gptq_pass();       // passes/gptq.cpp
+PassFactory magnitude_pass();  // passes/magnitude.cpp
 
 // Every pass presso has, in the order `presso list` shows them.
 const PassRegistry& pass_registry();

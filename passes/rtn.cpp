@@ -2,7 +2,8 @@
 // grid (or the MSE-searched one), no calibration. The baseline every other quantizer must beat,
 // and the scheme of llm-compressor's QuantizationModifier.
 #include "lib/quant/quantize.h"
-#include "lib/recipe/pass_schemas.h"
+#include "lib/recipe/llmc_modifiers.h"
+#include "lib/recipe/option_groups.h"
 #include "passes/registry.h"
 
 namespace presso {
@@ -13,8 +14,6 @@ class RtnPass : public Pass {
   explicit RtnPass(const PassOptions& options)
       : scheme_(scheme_from_options(options)), mse_(options.get_bool("mse")) {}
 
-  StatsRequest wants() const override { return {}; }
-
   void run(PassContext& context) override {
     for (const auto& name : context.targets()) {
       GridOptions grid = context.grid_options(name);
@@ -24,12 +23,26 @@ class RtnPass : public Pass {
     }
   }
 
-  std::optional<QuantScheme> output_scheme() const override { return scheme_; }
+  void plan(LinearPlan& plan) const override {
+    plan.scheme = scheme_;
+    plan.g_idx = false;
+  }
 
  private:
   QuantScheme scheme_;
   bool mse_;
 };
+
+PassSchema rtn_schema() {
+  PassSchema schema;
+  schema.name = "rtn";
+  schema.summary = "round-to-nearest weight quantization, no calibration";
+  schema.options = join_options({target_options(), quant_options()});
+  schema.shape_check = check_quant_shape;
+  schema.plan_keys = {"bits", "group_size", "symmetric"};
+  schema.modifiers = {quantization_modifier_translation()};
+  return schema;
+}
 
 }  // namespace
 

@@ -3,12 +3,14 @@
 #pragma once
 
 #include <cstdint>
-#include <string>
-
+#include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "lib/compress/driver.h"
 #include "lib/eval/eval_job.h"
+#include "lib/recipe/option_groups.h"
 #include "passes/registry.h"
 #include "tests/temp_dir.h"
 
@@ -30,6 +32,18 @@ inline double perplexity(const std::string& model_dir, const std::string& text, 
 inline std::string write_recipe(const TempDir& dir, const std::string& name,
                                 const std::string& pass, const std::string& options) {
   return dir.write(name + ".yaml", "passes:\n  - " + pass + ": {" + options + "}\n");
+}
+
+// The registered passes plus a test pass `name` (options: targets and ignore) built by `make`.
+inline PassRegistry registry_with_test_pass(const std::string& name,
+                                            std::function<std::unique_ptr<Pass>()> make) {
+  PassSchema schema;
+  schema.name = name;
+  schema.summary = "test pass";
+  schema.options = target_options();
+  PassRegistry registry = pass_registry();
+  registry.push_back({schema, [make](const PassOptions&) { return make(); }});
+  return registry;
 }
 
 inline CompressOptions compress_options(const std::string& model, const std::string& recipe,

@@ -42,11 +42,12 @@ const std::vector<Combo> kCombos = {
     {"awq w4 g128 asym", OutputFormat::kAwq, {4, 128, false}},
 };
 
-std::vector<PlannedQuantLinear> plan_of(const Model& model, const QuantScheme& scheme) {
-  std::vector<PlannedQuantLinear> plan;
+std::vector<LinearPlan> plan_of(const Model& model, const QuantScheme& scheme) {
+  std::vector<LinearPlan> plan;
   for (int b = 0; b < model.num_blocks(); ++b)
     for (const auto& l : model.family().block_linears)
-      plan.push_back({model.family().block_name(b) + l.name, l.out, l.in, scheme, false});
+      plan.push_back(
+          {model.family().block_name(b) + l.name, l.out, l.in, scheme, false, std::nullopt, false});
   return plan;
 }
 
@@ -401,14 +402,14 @@ TEST_CASE("format names round-trip and unknown names list the valid ones", "[uni
 }
 
 TEST_CASE("format_problems says what each format cannot hold", "[unit]") {
-  const PlannedQuantLinear w4{"a", 256, 512, {4, 128, false}, false};
-  auto with = [](PlannedQuantLinear l, auto change) {
+  const LinearPlan w4{"a", 256, 512, QuantScheme{4, 128, false}, false, std::nullopt, false};
+  auto with = [](LinearPlan l, auto change) {
     change(l);
     return l;
   };
   // compressed-tensors and dense hold anything but a g_idx with per-channel scales.
   const auto odd = with(w4, [](auto& l) {
-    l.scheme = {5, -1, true};
+    l.scheme = QuantScheme{5, -1, true};
     l.out_features = 7;
   });
   CHECK(format_problems(OutputFormat::kCompressedTensors, {w4, odd}).empty());
@@ -419,31 +420,30 @@ TEST_CASE("format_problems says what each format cannot hold", "[unit]") {
   // GPTQ: widths, whole words, one scheme; g_idx is fine.
   CHECK(format_problems(OutputFormat::kGptq, {w4, with(w4, [](auto& l) { l.g_idx = true; })})
             .empty());
-  CHECK(
-      format_problems(OutputFormat::kGptq, {with(w4, [](auto& l) { l.scheme.bits = 5; })}).size() ==
-      1);
+  CHECK(format_problems(OutputFormat::kGptq, {with(w4, [](auto& l) { l.scheme->bits = 5; })})
+            .size() == 1);
   const auto narrow = with(w4, [](auto& l) {
     l.in_features = 100;
     l.out_features = 36;
-    l.scheme.group_size = -1;
+    l.scheme->group_size = -1;
   });
   CHECK(format_problems(OutputFormat::kGptq, {narrow}).size() == 2);  // 400 and 144 bits
   const auto two = format_problems(OutputFormat::kGptq, {w4, with(w4, [](auto& l) {
                                                            l.name = "b";
-                                                           l.scheme.bits = 8;
+                                                           l.scheme->bits = 8;
                                                          })});
   REQUIRE(two.size() == 1);
   CHECK_THAT(two[0], Catch::Matchers::Contains("one scheme"));
   // AWQ: 4 bits, out % 8, no g_idx, one scheme.
   CHECK(format_problems(OutputFormat::kAwq, {w4}).empty());
   const auto bad = with(w4, [](auto& l) {
-    l.scheme.bits = 3;
+    l.scheme->bits = 3;
     l.out_features = 12;
     l.g_idx = true;
   });
   CHECK(format_problems(OutputFormat::kAwq, {bad}).size() == 3);
   CHECK(format_problems(OutputFormat::kAwq,
-                        {w4, with(w4, [](auto& l) { l.scheme.symmetric = true; })})
+                        {w4, with(w4, [](auto& l) { l.scheme->symmetric = true; })})
             .size() == 1);
 }
 

@@ -1,9 +1,8 @@
 // Every recipe shipped in configs/ runs on the shipped model and keeps it usable, so none can rot.
-#include "tests/catch_torch.h"
-
 #include <algorithm>
 #include <filesystem>
 
+#include "tests/catch_torch.h"
 #include "tests/compress_helpers.h"
 #include "tests/fixtures.h"
 
@@ -25,16 +24,21 @@ TEST_CASE("every shipped recipe compresses the default model and keeps it usable
   for (const auto& recipe : recipes) {
     INFO(recipe.filename().string());
     presso::test::TempDir dir("configs");
-    const auto report = compress_model(
-        presso::test::compress_options(model, recipe.string(), calib, dir.file("out"), 16, 256),
-        pass_registry());
+    const auto report = compress_model(presso::test::compress_options(model, recipe.string(), calib,
+                                                                      dir.file("out"), 16, 256),
+                                       pass_registry())
+                            .to_json();
     int min_bits = 16;
+    bool pruned = false;
     for (const auto& layer : report["layers"]) {
-      if (!layer["scheme"].is_null()) min_bits = std::min(min_bits, layer["scheme"]["bits"].get<int>());
+      if (!layer["scheme"].is_null())
+        min_bits = std::min(min_bits, layer["scheme"]["bits"].get<int>());
+      pruned = pruned || layer.contains("sparsity");
     }
     const double ppl = presso::test::perplexity(dir.file("out"), eval, 4);
     std::cout << recipe.filename().string() << ": ppl " << base << " -> " << ppl << "\n";
     CHECK(std::isfinite(ppl));
-    CHECK(ppl < base * (min_bits <= 3 ? 3.0 : 1.35));
+    // Half the weights pruned (magnitude, no weight update) costs more than 4-bit quantization.
+    CHECK(ppl < base * (min_bits <= 3 ? 3.0 : pruned ? 1.6 : 1.35));
   }
 }

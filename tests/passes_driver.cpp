@@ -1,7 +1,5 @@
 // The block-wise driver on the shipped model: what passes see, what the output holds, and every
 // way a job is refused before work starts.
-#include "tests/catch_torch.h"
-
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -9,7 +7,8 @@
 #include "lib/common/errors.h"
 #include "lib/common/files.h"
 #include "lib/common/interrupt.h"
-#include "lib/recipe/pass_schemas.h"
+#include "lib/recipe/option_groups.h"
+#include "tests/catch_torch.h"
 #include "tests/compress_helpers.h"
 #include "tests/fixtures.h"
 
@@ -57,15 +56,9 @@ class RecordingPass : public Pass {
 };
 
 PassRegistry registry_with_recorder(Observations* seen, bool resequence) {
-  PassSchema schema;
-  schema.name = "record";
-  schema.summary = "test pass";
-  schema.options = target_options();
-  PassRegistry registry = pass_registry();
-  registry.push_back({schema, [seen, resequence](const PassOptions&) -> std::unique_ptr<Pass> {
-                        return std::make_unique<RecordingPass>(seen, resequence);
-                      }});
-  return registry;
+  return presso::test::registry_with_test_pass("record", [seen, resequence] {
+    return std::unique_ptr<Pass>(std::make_unique<RecordingPass>(seen, resequence));
+  });
 }
 
 std::string read_text(const fs::path& path) { return read_file_bytes(path.string()); }
@@ -77,11 +70,11 @@ TEST_CASE("compress writes a complete directory with a report of every layer", "
   const std::string recipe =
       presso::test::write_recipe(dir, "r", "rtn", "bits: 4, group_size: 128, symmetric: false");
   auto options = presso::test::compress_options(kModel, recipe, kCalib, dir.file("out"), 8, 64);
-  const nlohmann::json report = compress_model(options, pass_registry());
+  const nlohmann::json report = compress_model(options, pass_registry()).to_json();
 
   const fs::path out = dir.file("out");
-  for (const char* file : {"config.json", "model.safetensors", "tokenizer.json",
-                           "presso_report.json"}) {
+  for (const char* file :
+       {"config.json", "model.safetensors", "tokenizer.json", "presso_report.json"}) {
     CHECK(fs::exists(out / file));
   }
   CHECK(nlohmann::json::parse(read_text(out / "presso_report.json")) == report);
@@ -114,9 +107,10 @@ TEST_CASE("rtn checkpoints do not depend on the calibration windows", "[unit]") 
 
 TEST_CASE("without calibration data rtn still runs, with no output errors", "[unit]") {
   TempDir dir("driver_nocalib");
-  const std::string recipe = presso::test::write_recipe(dir, "r", "rtn", "targets: [mlp.down_proj]");
+  const std::string recipe =
+      presso::test::write_recipe(dir, "r", "rtn", "targets: [mlp.down_proj]");
   auto options = presso::test::compress_options(kModel, recipe, "", dir.file("out"), 4, 64);
-  const nlohmann::json report = compress_model(options, pass_registry());
+  const nlohmann::json report = compress_model(options, pass_registry()).to_json();
   CHECK(report["calibration"].is_null());
   CHECK(report["layers"].size() == 6);
   for (const auto& layer : report["layers"]) CHECK(layer["relative_output_error"].is_null());
@@ -145,7 +139,8 @@ TEST_CASE("recollect gathers the inputs that the changed weights produce", "[uni
   TempDir dir("driver_recollect");
   Observations seen;
   const std::string recipe = presso::test::write_recipe(
-      dir, "r", "record", "targets: [model.layers.1.self_attn.v_proj, model.layers.1.self_attn.o_proj]");
+      dir, "r", "record",
+      "targets: [model.layers.1.self_attn.v_proj, model.layers.1.self_attn.o_proj]");
   compress_model(presso::test::compress_options(kModel, recipe, kCalib, dir.file("out"), 4, 32),
                  registry_with_recorder(&seen, true));
   const std::string o_proj = "model.layers.1.self_attn.o_proj";
@@ -168,8 +163,7 @@ TEST_CASE("jobs that cannot run are refused before any output exists", "[unit]")
   const std::vector<Case> cases = {
       {"lm_head selected", "passes:\n  - rtn: {targets: [lm_head]}\n", kCalib,
        "lm_head, which lies outside the decoder blocks"},
-      {"statistics without calibration", "passes:\n  - record: {}\n", "",
-       "need calibration statistics"},
+      {"statistics without calibration", "passes:\n  - record: {}\n", "", "need calibration data"},
       {"gptq layout of 5 bits", "passes:\n  - rtn: {bits: 5}\n", kCalib, "--format gptq",
        OutputFormat::kGptq},
       {"awq layout of 3 bits", "passes:\n  - rtn: {bits: 3}\n", kCalib, "--format awq",

@@ -3,12 +3,11 @@
 // depend on the calibration windows (they only feed the reported output errors; passes_driver
 // checks that the checkpoints are byte-identical), so 2 windows x 512 tokens of calib.txt stand
 // in for the protocol's 128 here.
-#include "tests/catch_torch.h"
-
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 
+#include "tests/catch_torch.h"
 #include "tests/compress_helpers.h"
 #include "tests/export_helpers.h"
 #include "tests/fixtures.h"
@@ -53,16 +52,16 @@ TEST_CASE("rtn outputs in every packed format evaluate like the dense export", "
         INFO(label);
         TempDir dir("rtn");
         const std::string recipe = presso::test::write_recipe(dir, rtn.name, "rtn", rtn.options);
-        CompressOptions options = presso::test::compress_options(
-            model.string(), recipe, calib, dir.file("packed"), 2, 512);
+        CompressOptions options = presso::test::compress_options(model.string(), recipe, calib,
+                                                                 dir.file("packed"), 2, 512);
         options.format = format;
         options.dense_output_dir = dir.file("dense");
-        const nlohmann::json report = compress_model(options, pass_registry());
+        const nlohmann::json report = compress_model(options, pass_registry()).to_json();
 
         const double packed = presso::test::perplexity(dir.file("packed"), eval, kEvalWindows);
         const double dense = presso::test::perplexity(dir.file("dense"), eval, kEvalWindows);
-        std::cout << label << ": ppl base " << base << ", dense " << dense << ", packed "
-                  << packed << "\n";
+        std::cout << label << ": ppl base " << base << ", dense " << dense << ", packed " << packed
+                  << "\n";
         CHECK(std::abs(packed / dense - 1.0) < 1e-4);
         // Quantization costs something, but RTN at these widths does not wreck the model.
         CHECK(dense > base);

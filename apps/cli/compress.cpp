@@ -26,7 +26,8 @@ class CompressProgressView {
     using Stage = CompressProgress::Stage;
     if (event.stage == Stage::kCalibration) {
       start_ = std::chrono::steady_clock::now();
-      if (progress_bar_enabled()) bar_ = std::make_unique<Progress>("compress", event.num_blocks, "block");
+      if (progress_bar_enabled())
+        bar_ = std::make_unique<Progress>("compress", event.num_blocks, "block");
       return;
     }
     if (event.stage == Stage::kWriting) {
@@ -51,20 +52,21 @@ class CompressProgressView {
   std::unique_ptr<Progress> bar_;
 };
 
-void print_summary(const nlohmann::json& report, const CompressOptions& options) {
-  int quantized = 0, measured = 0;
+void print_summary(const CompressReport& report, const CompressOptions& options) {
+  int quantized = 0, pruned = 0, measured = 0;
   double sum = 0.0, worst = -1.0;
   std::string worst_name;
-  for (const auto& layer : report["layers"]) {
-    if (!layer["scheme"].is_null()) ++quantized;
-    if (!layer["relative_output_error"].is_number()) continue;
-    const double error = layer["relative_output_error"].get<double>();
+  for (const auto& layer : report.layers) {
+    if (layer.scheme) ++quantized;
+    if (layer.sparsity) ++pruned;
+    if (!layer.relative_output_error) continue;
+    const double error = *layer.relative_output_error;
     ++measured;
     sum += error;
-    if (error > worst) worst = error, worst_name = layer["name"].get<std::string>();
+    if (error > worst) worst = error, worst_name = layer.name;
   }
-  std::printf("compressed %zu linears (%d quantized) in %.1f s\n", report["layers"].size(),
-              quantized, report["seconds_total"].get<double>());
+  std::printf("compressed %zu linears (%d quantized, %d pruned) in %.1f s\n", report.layers.size(),
+              quantized, pruned, report.seconds_total);
   if (measured > 0) {
     std::printf("relative output error: mean %.4f, max %.4f (%s)\n", sum / measured, worst,
                 worst_name.c_str());
@@ -111,7 +113,8 @@ void add_compress_command(CLI::App& app) {
                   "calibration data: text, .jsonl, or pre-tokenized .safetensors / .json ids "
                   "(required when a pass needs statistics)")
       ->check(CLI::ExistingFile);
-  cmd->add_option("-o,--output", options->output_dir, "output directory (must not exist, see "
+  cmd->add_option("-o,--output", options->output_dir,
+                  "output directory (must not exist, see "
                   "--overwrite)")
       ->required();
   cmd->add_option("--format", *format, "compressed-tensors | gptq | awq | dense")
@@ -159,7 +162,7 @@ void add_compress_command(CLI::App& app) {
     callbacks.on_warning = [](const std::string& note) {
       std::fprintf(stderr, "presso: warning: %s\n", note.c_str());
     };
-    const nlohmann::json report = compress_model(*options, pass_registry(), callbacks);
+    const CompressReport report = compress_model(*options, pass_registry(), callbacks);
     print_summary(report, *options);
   });
 }

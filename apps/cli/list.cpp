@@ -2,7 +2,7 @@
 #include <cstdio>
 
 #include "apps/cli/commands.h"
-#include "lib/export/checkpoint_writer.h"
+#include "lib/export/formats.h"
 #include "lib/model/family.h"
 #include "passes/registry.h"
 
@@ -25,7 +25,9 @@ void add_list_command(CLI::App& app) {
       std::printf("  %-8s model_type: %s\n", family.name.c_str(), types.c_str());
     }
     std::printf("output formats:\n");
-    for (const auto& name : output_format_names()) std::printf("  %s\n", name.c_str());
+    for (const auto& format : output_formats()) {
+      std::printf("  %-19s %s\n", format.name, format.summary);
+    }
   });
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "lib/common/errors.h"
 #include "lib/common/interrupt.h"
 
 namespace presso {
@@ -10,9 +11,9 @@ namespace {
 // Windows per batch so that one batch's largest intermediates (the MLP's [B, T, intermediate]
 // and the attention scores [B, heads, T, T], fp32, a few alive at once) stay near 256 MiB.
 int64_t auto_batch_size(const ModelConfig& config, int64_t windows, int64_t seqlen) {
-  const int64_t per_window =
-      4 * seqlen * (3 * std::max(config.intermediate_size, 3 * config.hidden_size) +
-                    2 * config.num_heads * seqlen);
+  const int64_t per_window = 4 * seqlen *
+                             (3 * std::max(config.intermediate_size, 3 * config.hidden_size) +
+                              2 * config.num_heads * seqlen);
   const int64_t budget = int64_t{256} << 20;
   return std::clamp<int64_t>(budget / std::max<int64_t>(per_window, 1), 1, windows);
 }
@@ -23,15 +24,24 @@ BlockActivations::BlockActivations(const Model& model, const torch::Tensor& wind
                                    torch::ScalarType dtype, int64_t batch_size) {
   torch::NoGradGuard no_grad;
   const int64_t n = windows.size(0), seqlen = windows.size(1);
-  batch_size_ = batch_size > 0 ? std::min(batch_size, n)
-                               : auto_batch_size(model.config(), n, seqlen);
+  batch_size_ =
+      batch_size > 0 ? std::min(batch_size, n) : auto_batch_size(model.config(), n, seqlen);
   hidden_ = torch::empty({n, seqlen, model.config().hidden_size},
                          torch::TensorOptions().dtype(dtype).device(model.device()));
   for (int64_t start = 0; start < n; start += batch_size_) {
     const int64_t end = std::min(n, start + batch_size_);
-    hidden_.slice(0, start, end).copy_(model.embed(windows.slice(0, start, end).to(model.device())));
+    hidden_.slice(0, start, end)
+        .copy_(model.embed(windows.slice(0, start, end).to(model.device())));
     check_interrupted();
   }
+}
+
+torch::Tensor BlockActivations::batch(int64_t index) const {
+  if (index < 0 || index >= batches()) {
+    fail_internal("calibration batch {} of {}", index, batches());
+  }
+  const int64_t start = index * batch_size_;
+  return hidden_.slice(0, start, std::min(windows(), start + batch_size_)).to(torch::kFloat32);
 }
 
 void BlockActivations::run(const Model& model, const DecoderBlock& block, const LinearHook* hook,

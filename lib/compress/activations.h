@@ -22,6 +22,9 @@ class BlockActivations {
   int64_t tokens() const { return hidden_.size(0) * hidden_.size(1); }
   int64_t batch_size() const { return batch_size_; }
   uint64_t bytes() const { return hidden_.numel() * hidden_.element_size(); }
+  // The windows in runs of batch_size(): batch `index` as fp32 [B, T, H] on the model's device.
+  int64_t batches() const { return (windows() + batch_size_ - 1) / batch_size_; }
+  torch::Tensor batch(int64_t index) const;
 
   // Runs `block` over every window with `hook` on its linears. With `advance`, the outputs
   // replace the stored states (they become the next block's inputs); without, they are dropped

@@ -9,8 +9,7 @@ namespace presso {
 BlockSession::BlockSession(const Model& model, DecoderBlock& block, BlockActivations* activations)
     : model_(model), block_(block), activations_(activations), collector_(model.device()) {}
 
-void BlockSession::add_linear(const LinearInfo& info, const GridOptions& grid,
-                              torch::ScalarType stored_dtype) {
+void BlockSession::add_linear(const LinearInfo& info, const GridOptions& grid) {
   Linear* linear = block_.find_linear(info.name);
   if (!linear) fail_internal("block {} has no linear '{}'", block_.index, info.name);
   LinearState state;
@@ -18,7 +17,6 @@ void BlockSession::add_linear(const LinearInfo& info, const GridOptions& grid,
   state.info = info;
   states_[info.name] = std::move(state);
   grids_[info.name] = grid;
-  if (activations_) originals_[info.name] = linear->weight.to(stored_dtype, /*non_blocking=*/false, /*copy=*/true);
 }
 
 void BlockSession::gather_statistics(const std::vector<std::vector<std::string>>& targets,
@@ -46,11 +44,11 @@ OutputErrorMeter BlockSession::advance_activations() {
   collector_.clear();
   OutputErrorMeter meter;
   if (!activations_) return meter;
-  for (auto& [name, original] : originals_) {
-    const torch::Tensor& now = states_.at(name).linear->weight;
-    if (!now.equal(original.to(now.scalar_type()))) meter.track(name, original, now);
+  for (auto& [name, state] : states_) {
+    const torch::Tensor now = effective_weight(*state.linear);
+    torch::Tensor original = original_weight(name);
+    if (!now.equal(original)) meter.track(name, original, now);
   }
-  originals_.clear();
   LinearHook hook = meter.as_hook();
   activations_->run(model_, block_, &hook, /*advance=*/true);
   return meter;
@@ -58,8 +56,8 @@ OutputErrorMeter BlockSession::advance_activations() {
 
 LinearState& BlockSession::state(const std::string& linear_name) {
   if (!targets_ || std::find(targets_->begin(), targets_->end(), linear_name) == targets_->end()) {
-    fail_internal("a pass asked for linear '{}', which it does not target in block {}",
-                  linear_name, block_.index);
+    fail_internal("a pass asked for linear '{}', which it does not target in block {}", linear_name,
+                  block_.index);
   }
   return states_.at(linear_name);
 }
@@ -77,15 +75,131 @@ GridOptions BlockSession::grid_options(const std::string& linear_name) const {
   return it->second;
 }
 
+const BlockActivations& BlockSession::activations(const char* what) const {
+  if (!activations_) fail_internal("{} without calibration activations", what);
+  return *activations_;
+}
+
 void BlockSession::recollect(const std::vector<std::string>& linear_names,
                              const StatsRequest& request) {
-  if (!activations_) fail_internal("recollect without calibration activations");
+  activations("recollect");
   // A collector of its own, so the statistics of the other linears are not added to twice.
   StatisticsCollector fresh(model_.device());
   for (const auto& name : linear_names) fresh.request(name, request);
   LinearHook hook = fresh.as_hook();
   activations_->run(model_, block_, &hook, /*advance=*/false);
   for (const auto& name : linear_names) collector_.put(name, fresh.take(name));
+}
+
+int64_t BlockSession::calibration_batches() const {
+  return activations("calibration_batches").batches();
+}
+
+torch::Tensor BlockSession::calibration_batch(int64_t index) const {
+  return activations("calibration_batch").batch(index);
+}
+
+LinearHook BlockSession::hook_for(const ObserverMap& observers) const {
+  for (const auto& [name, observer] : observers) {
+    if (!block_.find_linear(name) || observer == nullptr) {
+      fail_internal("an observer for '{}', which is not a linear of block {}", name, block_.index);
+    }
+  }
+  return [&observers](const std::string& name, const torch::Tensor& input) {
+    auto it = observers.find(name);
+    if (it != observers.end()) it->second->observe(input);
+  };
+}
+
+void BlockSession::observe(const ObserverMap& observers) {
+  activations("observe");
+  LinearHook hook = hook_for(observers);
+  activations_->run(model_, block_, &hook, /*advance=*/false);
+}
+
+torch::Tensor BlockSession::run_module(const std::string& module, const torch::Tensor& input,
+                                       const ObserverMap& observers) {
+  LinearHook hook = hook_for(observers);
+  if (module.empty()) return model_.run_block(block_, input, &hook);
+  return model_.run_module(block_, module, input, &hook);
+}
+
+void BlockSession::check_foldable(const std::string& full_name, const char* role) const {
+  auto it = states_.find(full_name);
+  if (it == states_.end()) return;
+  if (it->second.quant || it->second.linear->lowrank) {
+    fail_internal(
+        "cannot fold a scale into {} '{}': it is already quantized or has a low-rank "
+        "path",
+        role, full_name);
+  }
+}
+
+void BlockSession::fold_scale(const std::string& producer,
+                              const std::vector<std::string>& consumers, const torch::Tensor& s) {
+  // s: [channels] > 0; folded in fp32 on the block's device.
+  const torch::Tensor scale = s.to(device(), torch::kFloat32).contiguous();
+  if (scale.dim() != 1 || !torch::isfinite(scale).all().item<bool>() ||
+      !(scale != 0).all().item<bool>()) {
+    fail_internal("fold_scale into '{}': the scale must be a finite, non-zero vector",
+                  block_.prefix + producer);
+  }
+  auto check_channels = [&](int64_t channels, const std::string& name) {
+    if (channels != scale.size(0)) {
+      fail_internal("fold_scale: '{}' has {} channels, the scale {}", name, channels,
+                    scale.size(0));
+    }
+  };
+  std::vector<Linear*> readers;
+  for (const auto& relative : consumers) {
+    Linear& linear = block_.linear(relative);
+    check_foldable(linear.name, "consumer");
+    check_channels(linear.weight.size(1), linear.name);
+    readers.push_back(&linear);
+  }
+  if (block_.has_norm(producer)) {
+    Norm* found = nullptr;
+    for (auto& candidate : block_.norms)
+      if (candidate.name == block_.prefix + producer) found = &candidate;
+    Norm& norm = *found;
+    if (!norm.weight.defined()) {
+      fail_internal("fold_scale: norm '{}' has no weight to fold a scale into", norm.name);
+    }
+    check_channels(norm.weight.size(0), norm.name);
+    norm.weight.div_(scale);
+    if (norm.bias) norm.bias->div_(scale);
+  } else {
+    Linear& linear = block_.linear(producer);
+    check_foldable(linear.name, "producer");
+    check_channels(linear.weight.size(0), linear.name);
+    linear.weight.div_(scale.unsqueeze(1));
+    if (linear.bias) linear.bias->div_(scale);
+    torch::Tensor& rows = out_scales_[linear.name];
+    rows = rows.defined() ? rows / scale : scale.reciprocal();
+  }
+  for (Linear* linear : readers) {
+    linear->weight.mul_(scale.unsqueeze(0));
+    torch::Tensor& columns = in_scales_[linear->name];
+    columns = columns.defined() ? columns * scale : scale.clone();
+    // The inputs gathered so far become x·diag(1/s).
+    if (collector_.contains(linear->name)) {
+      collector_.at(linear->name).scale_input_channels(scale.reciprocal());
+    }
+  }
+}
+
+torch::Tensor BlockSession::original_weight(const std::string& linear_name) {
+  if (!block_.find_linear(linear_name)) {
+    fail_internal("original_weight: '{}' is not a linear of block {}", linear_name, block_.index);
+  }
+  torch::Tensor weight = model_.load_linear_weight(linear_name).to(device());
+  if (auto it = in_scales_.find(linear_name); it != in_scales_.end()) {
+    weight.mul_(it->second.unsqueeze(0));
+  }
+  if (auto it = out_scales_.find(linear_name); it != out_scales_.end()) {
+    weight.mul_(it->second.unsqueeze(1));
+  }
+  return weight;
 }
 
 }  // namespace presso

@@ -1,5 +1,6 @@
 // One decoder block under compression: the states of its targeted linears, the statistics the
-// passes asked for, and the PassContext each pass runs with. Internal to the driver.
+// passes asked for, the scales folded so far, and the PassContext each pass runs with. Internal
+// to the driver.
 #pragma once
 
 #include <map>
@@ -17,16 +18,15 @@ class BlockSession : public PassContext {
   // `activations` may be null (no calibration data): then no statistics and no output errors.
   BlockSession(const Model& model, DecoderBlock& block, BlockActivations* activations);
 
-  // A linear of the block that some pass targets, with the format's grid constraints for it and
-  // the dtype the checkpoint stores it in (which holds the original weight exactly, so the copy
-  // kept for measuring output errors costs half as much for bf16 checkpoints).
-  void add_linear(const LinearInfo& info, const GridOptions& grid, torch::ScalarType stored_dtype);
+  // A linear of the block that some pass targets, with the format's grid constraints for it.
+  void add_linear(const LinearInfo& info, const GridOptions& grid);
   // One run of the block gathering, for every pass i, requests[i] on the linears targets[i].
   void gather_statistics(const std::vector<std::vector<std::string>>& targets,
                          const std::vector<StatsRequest>& requests);
   void run_pass(Pass& pass, const std::vector<std::string>& targets);
   // Runs the compressed block over the activations, which become the next block's inputs, and
-  // measures the output error of every linear a pass changed. Frees the statistics first.
+  // measures the output error of every linear a pass changed against its original weight.
+  // Frees the statistics first.
   OutputErrorMeter advance_activations();
   const std::map<std::string, LinearState>& states() const { return states_; }
 
@@ -36,19 +36,36 @@ class BlockSession : public PassContext {
   torch::Device device() const override { return model_.device(); }
   const std::vector<std::string>& targets() const override { return *targets_; }
   LinearState& state(const std::string& linear_name) override;
-  LinearStatistics& statistics(const std::string& linear_name) override;
   GridOptions grid_options(const std::string& linear_name) const override;
+  bool has_calibration() const override { return activations_ != nullptr; }
+  LinearStatistics& statistics(const std::string& linear_name) override;
   void recollect(const std::vector<std::string>& linear_names,
                  const StatsRequest& request) override;
+  int64_t calibration_batches() const override;
+  torch::Tensor calibration_batch(int64_t index) const override;
+  void observe(const ObserverMap& observers) override;
+  torch::Tensor run_module(const std::string& module, const torch::Tensor& input,
+                           const ObserverMap& observers) override;
+  void fold_scale(const std::string& producer, const std::vector<std::string>& consumers,
+                  const torch::Tensor& s) override;
+  torch::Tensor original_weight(const std::string& linear_name) override;
 
  private:
+  const BlockActivations& activations(const char* what) const;
+  LinearHook hook_for(const ObserverMap& observers) const;
+  // Whether a pass has left codes or a low-rank path on the linear (a scale cannot fold then).
+  void check_foldable(const std::string& full_name, const char* role) const;
+
   const Model& model_;
   DecoderBlock& block_;
   BlockActivations* activations_;
   std::map<std::string, LinearState> states_;
   std::map<std::string, GridOptions> grids_;
-  std::map<std::string, torch::Tensor> originals_;  // weights before compression, stored dtype
   StatisticsCollector collector_;
+  // Scales folded into each linear since it was loaded, so that its original weight can be read
+  // in the block's current coordinates: columns multiplied by in_scales_, rows by out_scales_.
+  std::map<std::string, torch::Tensor> in_scales_;
+  std::map<std::string, torch::Tensor> out_scales_;
   const std::vector<std::string>* targets_ = nullptr;
 };
 

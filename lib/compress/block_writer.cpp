@@ -38,7 +38,8 @@ void BlockWriter::add_tensor(const std::string& name, const torch::Tensor& tenso
 }
 
 void BlockWriter::write_outer() {
-  for (const auto& name : outer_tensors_) add_tensor(name, model_.tensors().load(name, std::nullopt));
+  for (const auto& name : outer_tensors_)
+    add_tensor(name, model_.tensors().load(name, std::nullopt));
 }
 
 void BlockWriter::write_block(const DecoderBlock& block,
@@ -48,33 +49,39 @@ void BlockWriter::write_block(const DecoderBlock& block,
     return value.to(torch::kCPU, st_dtype_to_torch(store.info(name).dtype)).contiguous();
   };
   std::map<std::string, torch::Tensor> from_memory;
-  std::map<std::string, const Linear*> quantized;
+  std::map<std::string, const Linear*> linears;  // weights written by the CheckpointWriter
   for (const auto& linear : block.linears) {
-    const std::string weight = linear.name + ".weight";
-    auto state = states.find(linear.name);
-    if (state != states.end() && state->second.quant) {
-      quantized[weight] = &linear;
-    } else {
-      from_memory[weight] =
-          stored(weight, linear.stored_transposed ? linear.weight.t() : linear.weight);
-    }
-    if (linear.bias) from_memory[linear.name + ".bias"] = stored(linear.name + ".bias", *linear.bias);
+    linears[linear.name + ".weight"] = &linear;
+    if (linear.bias)
+      from_memory[linear.name + ".bias"] = stored(linear.name + ".bias", *linear.bias);
   }
   for (const auto& norm : block.norms) {
-    if (norm.weight.defined()) from_memory[norm.name + ".weight"] = stored(norm.name + ".weight", norm.weight);
+    if (norm.weight.defined())
+      from_memory[norm.name + ".weight"] = stored(norm.name + ".weight", norm.weight);
     if (norm.bias) from_memory[norm.name + ".bias"] = stored(norm.name + ".bias", *norm.bias);
   }
   for (const auto& name : block_tensors_.at(block.index)) {
-    if (auto q = quantized.find(name); q != quantized.end()) {
-      const Linear& linear = *q->second;
-      for (const auto& writer : writers_) {
-        writer->add_quantized(linear, *states.at(linear.name).quant, weight_dtype(linear));
-      }
+    if (auto l = linears.find(name); l != linears.end()) {
+      write_linear(*l->second, states);
     } else if (auto m = from_memory.find(name); m != from_memory.end()) {
       add_tensor(name, m->second);
     } else {
       add_tensor(name, store.load(name, std::nullopt));
     }
+  }
+}
+
+void BlockWriter::write_linear(const Linear& linear,
+                               const std::map<std::string, LinearState>& states) {
+  auto state = states.find(linear.name);
+  const torch::ScalarType dtype = weight_dtype(linear);
+  for (const auto& writer : writers_) {
+    if (state != states.end() && state->second.quant) {
+      writer->add_quantized(linear, *state->second.quant, dtype);
+    } else {
+      writer->add_dense_linear(linear, dtype);
+    }
+    if (linear.lowrank) writer->add_lowrank(linear);
   }
 }
 

@@ -22,12 +22,14 @@ class BlockWriter {
   torch::ScalarType weight_dtype(const Linear& linear) const;
   // Every tensor that belongs to no block, copied as stored.
   void write_outer();
-  // Every tensor of the block: quantized linears through add_quantized, weights, biases and
-  // norms from memory cast back to their stored dtype, anything else copied as stored.
+  // Every tensor of the block: linears through the writers (packed, dense or sparse, and their
+  // low-rank paths), biases and norms from memory cast back to their stored dtype, anything else
+  // copied as stored.
   void write_block(const DecoderBlock& block, const std::map<std::string, LinearState>& states);
 
  private:
   void add_tensor(const std::string& name, const torch::Tensor& tensor);
+  void write_linear(const Linear& linear, const std::map<std::string, LinearState>& states);
 
   const Model& model_;
   const std::vector<std::unique_ptr<CheckpointWriter>>& writers_;

@@ -8,16 +8,9 @@ namespace presso {
 
 std::vector<LinearInfo> model_linears(const Model& model) {
   std::vector<LinearInfo> linears;
-  const FamilySpec& family = model.family();
-  for (int block = 0; block < model.num_blocks(); ++block) {
-    for (const auto& spec : family.block_linears) {
-      linears.push_back({family.block_name(block) + spec.name, spec.out, spec.in, true});
-    }
+  for (const auto& linear : model.linears()) {
+    linears.push_back({linear.name, linear.out, linear.in, linear.block >= 0});
   }
-  const ModelConfig& config = model.config();
-  const int64_t head_in =
-      config.word_embed_proj_dim > 0 ? config.word_embed_proj_dim : config.hidden_size;
-  linears.push_back({family.lm_head, config.vocab_size, head_in, false});
   return linears;
 }
 
@@ -34,7 +27,6 @@ CompressionPlan plan_compression(const std::string& recipe_path, const Model& mo
   }
 
   std::vector<std::string> problems;
-  std::vector<PlannedQuantLinear> quantized;
   for (const auto& layer : job.plan.layers) {
     if (layer.passes.empty()) continue;
     if (!layer.linear.in_block) {
@@ -45,23 +37,23 @@ CompressionPlan plan_compression(const std::string& recipe_path, const Model& mo
       continue;
     }
     job.selected[layer.linear.name] = &layer;
-    std::optional<PlannedQuantLinear> stored;  // the last quantizing pass decides
+    LinearPlan stored;
+    stored.name = layer.linear.name;
+    stored.out_features = layer.linear.out_features;
+    stored.in_features = layer.linear.in_features;
     for (size_t index : layer.passes) {
       const Pass& pass = *job.passes[index];
-      job.needs_statistics = job.needs_statistics || pass.wants().any();
-      if (auto scheme = pass.output_scheme()) {
-        stored = PlannedQuantLinear{layer.linear.name, layer.linear.out_features,
-                                    layer.linear.in_features, *scheme, pass.saves_g_idx()};
-      }
+      job.needs_calibration = job.needs_calibration || pass.needs_calibration();
+      pass.plan(stored);
     }
-    if (stored) quantized.push_back(*stored);
+    job.stored.push_back(stored);
   }
-  for (const auto& problem : checkpoint_problems(format, model, quantized)) {
+  for (const auto& problem : checkpoint_problems(format, model, job.stored)) {
     problems.push_back(fmt::format("--format {}: {}", output_format_name(format), problem));
   }
-  if (job.needs_statistics && !have_calibration) {
+  if (job.needs_calibration && !have_calibration) {
     problems.push_back(fmt::format(
-        "{}: the recipe's passes need calibration statistics: give a calibration file with --calib",
+        "{}: the recipe's passes need calibration data: give a calibration file with --calib",
         recipe_path));
   }
   if (!problems.empty()) throw UserError(fmt::format("{}", fmt::join(problems, "\n")));

@@ -19,11 +19,13 @@ namespace presso {
 struct CompressionPlan {
   Recipe recipe;
   Plan plan;
-  std::vector<std::string> notes;  // recipe notes and pattern warnings, for the user
+  std::vector<std::string> notes;             // recipe notes and pattern warnings, for the user
   std::vector<std::unique_ptr<Pass>> passes;  // one per recipe entry, in recipe order
   // The selected linears' plans by full name (pointers into `plan`).
   std::map<std::string, const LayerPlan*> selected;
-  bool needs_statistics = false;
+  // What the job stores for each selected linear, as its passes declared (in model order).
+  std::vector<LinearPlan> stored;
+  bool needs_calibration = false;
 };
 
 // UserError listing every problem. `have_calibration`: whether calibration data will be given.
@@ -31,8 +33,8 @@ CompressionPlan plan_compression(const std::string& recipe_path, const Model& mo
                                  const PassRegistry& registry, OutputFormat format,
                                  bool have_calibration);
 
-// The linears of `model` a recipe can target: every block linear, then lm_head (outside the
-// blocks, so only a pattern naming it selects it).
+// The linears of `model` a recipe can target, from Model::linears(): those outside the blocks
+// (lm_head, OPT's projections) only by a pattern naming them.
 std::vector<LinearInfo> model_linears(const Model& model);
 
 // `presso recipe check`: the parsed recipe in canonical form, and with a model the per-layer plan

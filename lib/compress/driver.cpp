@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <map>
@@ -59,15 +60,54 @@ std::optional<double> peak_resident_mib() {
   return std::nullopt;
 }
 
-nlohmann::json scheme_json(const QuantScheme& scheme) {
-  return {{"bits", scheme.bits},
-          {"group_size", scheme.group_size},
-          {"symmetric", scheme.symmetric}};
+// What the passes left on one linear, for the report.
+LayerReport layer_report(const LinearState& state, const std::vector<std::string>& passes,
+                         const OutputErrorMeter& meter) {
+  LayerReport layer;
+  layer.name = state.info.name;
+  layer.out_features = state.info.out_features;
+  layer.in_features = state.info.in_features;
+  layer.passes = passes;
+  if (state.quant) layer.scheme = state.quant->scheme;
+  if (state.mask) layer.sparsity = 1.0 - state.mask->to(torch::kFloat64).mean().item<double>();
+  if (state.linear->lowrank) layer.lowrank_rank = state.linear->lowrank->a.size(0);
+  layer.metrics = state.metrics;
+  layer.notes = state.notes;
+  if (meter.tracks(layer.name)) layer.relative_output_error = meter.relative_error(layer.name);
+  return layer;
+}
+
+class CheckpointView : public ModelView {
+ public:
+  CheckpointView(const Model& model, std::vector<std::string> targets)
+      : model_(model), targets_(std::move(targets)) {}
+  const std::vector<std::string>& targets() const override { return targets_; }
+  torch::Tensor original_weight(const std::string& linear_name) const override {
+    return model_.load_linear_weight(linear_name);
+  }
+
+ private:
+  const Model& model_;
+  std::vector<std::string> targets_;
+};
+
+// Each pass's prepare() with the linears it targets in the whole model.
+void prepare_passes(const CompressionPlan& job, const Model& model) {
+  for (size_t index = 0; index < job.passes.size(); ++index) {
+    std::vector<std::string> targets;
+    for (const auto& layer : job.plan.layers) {
+      if (!job.selected.count(layer.linear.name)) continue;
+      if (std::find(layer.passes.begin(), layer.passes.end(), index) != layer.passes.end()) {
+        targets.push_back(layer.linear.name);
+      }
+    }
+    job.passes[index]->prepare(CheckpointView(model, std::move(targets)));
+  }
 }
 
 }  // namespace
 
-nlohmann::json compress_model(const CompressOptions& options, const PassRegistry& registry,
+CompressReport compress_model(const CompressOptions& options, const PassRegistry& registry,
                               const CompressCallbacks& callbacks) {
   torch::NoGradGuard no_grad;
   const auto job_start = Clock::now();
@@ -76,6 +116,7 @@ nlohmann::json compress_model(const CompressOptions& options, const PassRegistry
   model.to(device);
   CompressionPlan job = plan_compression(options.recipe_path, model, registry, options.format,
                                          !options.calibration.path.empty());
+
   if (callbacks.on_warning) {
     for (const auto& note : job.notes) callbacks.on_warning(note);
   }
@@ -88,7 +129,9 @@ nlohmann::json compress_model(const CompressOptions& options, const PassRegistry
     writers.push_back(std::make_unique<CheckpointWriter>(
         OutputFormat::kDense, options.dense_output_dir, model, options.overwrite));
   }
+  for (auto& writer : writers) writer->set_plan(job.stored);
   BlockWriter block_writer(model, writers);
+  prepare_passes(job, model);
 
   auto report_progress = [&](CompressProgress::Stage stage, int block) {
     if (callbacks.on_progress) callbacks.on_progress({stage, block, model.num_blocks()});
@@ -104,8 +147,7 @@ nlohmann::json compress_model(const CompressOptions& options, const PassRegistry
   model.release_outer();  // the embeddings are not needed again; the writer re-reads them raw
   block_writer.write_outer();
 
-  nlohmann::json layers = nlohmann::json::array();
-  nlohmann::json blocks = nlohmann::json::array();
+  CompressReport report;
   for (int index = 0; index < model.num_blocks(); ++index) {
     check_interrupted();
     auto start = Clock::now();
@@ -118,7 +160,7 @@ nlohmann::json compress_model(const CompressOptions& options, const PassRegistry
       auto it = job.selected.find(linear.name);
       if (it == job.selected.end()) continue;
       const torch::ScalarType dtype = block_writer.weight_dtype(linear);
-      session.add_linear(it->second->linear, format_grid_options(options.format, dtype), dtype);
+      session.add_linear(it->second->linear, format_grid_options(options.format, dtype));
       for (size_t selected : it->second->passes) targets[selected].push_back(linear.name);
     }
     std::vector<StatsRequest> requests;
@@ -146,64 +188,38 @@ nlohmann::json compress_model(const CompressOptions& options, const PassRegistry
       auto it = job.selected.find(linear.name);
       if (it == job.selected.end()) continue;
       const LinearState& state = session.states().at(linear.name);
-      nlohmann::json passes = nlohmann::json::array();
+      std::vector<std::string> passes;
       for (size_t selected : it->second->passes) passes.push_back(job.recipe.passes[selected].pass);
-      nlohmann::json layer = {{"name", linear.name},
-                              {"shape", {state.info.out_features, state.info.in_features}},
-                              {"passes", passes}};
-      layer["scheme"] = state.quant ? scheme_json(state.quant->scheme) : nlohmann::json(nullptr);
-      if (state.mask) {
-        layer["sparsity"] = 1.0 - state.mask->to(torch::kFloat64).mean().item<double>();
+      report.layers.push_back(layer_report(state, passes, meter));
+      for (const auto& note : state.notes) {
+        if (callbacks.on_warning) callbacks.on_warning(linear.name + ": " + note);
       }
-      if (!state.metrics.empty()) layer["metrics"] = state.metrics;
-      if (!state.notes.empty()) {
-        layer["notes"] = state.notes;
-        for (const auto& note : state.notes) {
-          if (callbacks.on_warning) callbacks.on_warning(linear.name + ": " + note);
-        }
-      }
-      layer["relative_output_error"] =
-          meter.tracks(linear.name) ? nlohmann::json(meter.relative_error(linear.name))
-                                    : nlohmann::json(nullptr);
-      layers.push_back(layer);
     }
-    blocks.push_back({{"block", index},
-                      {"seconds",
-                       {{"load", load_seconds},
-                        {"statistics", statistics_seconds},
-                        {"passes", pass_seconds},
-                        {"rerun", rerun_seconds},
-                        {"write", write_seconds}}}});
+    report.blocks.push_back(
+        {index, load_seconds, statistics_seconds, pass_seconds, rerun_seconds, write_seconds});
     report_progress(CompressProgress::Stage::kBlockDone, index);
   }
 
-  nlohmann::json report = {
-      {"presso_version", PRESSO_VERSION},
-      {"libtorch", libtorch_description()},
-      {"model", options.model_dir},
-      {"model_type", model.config().model_type},
-      {"recipe_file", options.recipe_path},
-      {"recipe", print_recipe(job.recipe)},
-      {"format", output_format_name(options.format)},
-      {"device", device.str()},
-      {"activations_dtype", options.bf16_activations ? "bfloat16" : "float32"},
-      {"warnings", job.notes},
-      {"layers", layers},
-      {"blocks", blocks}};
+  report.presso_version = PRESSO_VERSION;
+  report.libtorch = libtorch_description();
+  report.model = options.model_dir;
+  report.model_type = model.config().model_type;
+  report.recipe_file = options.recipe_path;
+  report.recipe = print_recipe(job.recipe);
+  report.format = output_format_name(options.format);
+  report.device = device.str();
+  report.activations_dtype = options.bf16_activations ? "bfloat16" : "float32";
+  report.warnings = job.notes;
   if (windows.defined()) {
-    report["calibration"] = {{"file", options.calibration.path},
-                             {"format", calib_format_name(options.calibration.format)},
-                             {"nsamples", options.nsamples},
-                             {"seqlen", options.seqlen},
-                             {"seed", options.seed}};
-  } else {
-    report["calibration"] = nullptr;
+    report.calibration =
+        CalibrationReport{options.calibration.path, calib_format_name(options.calibration.format),
+                          options.nsamples, options.seqlen, options.seed};
   }
   report_progress(CompressProgress::Stage::kWriting, model.num_blocks());
-  report["seconds_total"] = seconds_since(job_start);
-  const std::optional<double> peak = peak_resident_mib();
-  report["peak_rss_mib"] = peak ? nlohmann::json(*peak) : nlohmann::json(nullptr);
-  for (auto& writer : writers) writer->finish(report);
+  report.seconds_total = seconds_since(job_start);
+  report.peak_rss_mib = peak_resident_mib();
+  const nlohmann::json report_json = report.to_json();
+  for (auto& writer : writers) writer->finish(report_json);
   return report;
 }
 

@@ -17,6 +17,7 @@
 
 #include "calibration/calibration_data.h"
 #include "lib/compress/pass.h"
+#include "lib/compress/report.h"
 #include "lib/export/checkpoint_writer.h"
 
 namespace presso {
@@ -53,9 +54,9 @@ struct CompressCallbacks {
   std::function<void(const std::string&)> on_warning;  // recipe notes, pattern warnings
 };
 
-// Runs the whole job and returns the report also written to presso_report.json. UserError
-// (before any work) for a bad recipe, a plan the format cannot store, or bad calibration input.
-nlohmann::json compress_model(const CompressOptions& options, const PassRegistry& registry,
+// Runs the whole job and returns its report (to_json() is presso_report.json). UserError (before
+// any work) for a bad recipe, a plan the format cannot store, or bad calibration input.
+CompressReport compress_model(const CompressOptions& options, const PassRegistry& registry,
                               const CompressCallbacks& callbacks = {});
 
 }  // namespace presso

@@ -1,6 +1,7 @@
 #include "lib/compress/pass.h"
 
 #include "lib/common/errors.h"
+#include "lib/sparse/mask.h"
 
 namespace presso {
 
@@ -26,8 +27,43 @@ QuantScheme scheme_from_options(const PassOptions& options) {
 }
 
 void set_quantized(LinearState& state, QuantizedWeight quant) {
+  if (state.mask) {
+    // Pruned weights take the code of their group's zero point, which dequantizes to exactly 0
+    // whatever the grid (the grid's range always holds 0).
+    const torch::Tensor groups = column_groups(quant).to(torch::kLong);  // [in]
+    const torch::Tensor zero =
+        quant.zero_point.index_select(1, groups.to(quant.zero_point.device()));
+    const torch::Tensor pruned = state.mask->logical_not().to(quant.q.device());
+    quant.q = torch::where(pruned, zero.to(quant.q.scalar_type()), quant.q);
+  }
   state.linear->weight = dequantize(quant).to(state.linear->weight.device());
   state.quant = std::move(quant);
+}
+
+void set_mask(LinearState& state, torch::Tensor mask) {
+  const std::string& name = state.info.name;
+  if (state.quant) fail_internal("'{}': prune before quantizing (it is already quantized)", name);
+  torch::Tensor& weight = state.linear->weight;
+  if (mask.scalar_type() != torch::kBool || mask.sizes() != weight.sizes()) {
+    fail_internal("'{}': a mask must be bool [{}, {}] like the weight", name, weight.size(0),
+                  weight.size(1));
+  }
+  mask = mask.to(weight.device());
+  // A mask on top of an earlier one keeps only what both keep.
+  if (state.mask) mask = mask.logical_and(state.mask->to(weight.device()));
+  apply_mask_(weight, mask, name);
+  state.mask = std::move(mask);
+}
+
+void set_lowrank(LinearState& state, LowRankPair pair) {
+  const torch::Tensor& weight = state.linear->weight;
+  if (pair.a.dim() != 2 || pair.b.dim() != 2 || pair.a.size(1) != weight.size(1) ||
+      pair.b.size(0) != weight.size(0) || pair.a.size(0) != pair.b.size(1)) {
+    fail_internal("'{}': a low-rank pair must be A [r, {}] and B [{}, r]", state.info.name,
+                  weight.size(1), weight.size(0));
+  }
+  state.linear->lowrank = LowRankPair{pair.a.to(weight.device(), torch::kFloat32).contiguous(),
+                                      pair.b.to(weight.device(), torch::kFloat32).contiguous()};
 }
 
 }  // namespace presso

@@ -1,8 +1,12 @@
 // lib/compress: the pass interface, and the block-wise driver that runs a recipe's passes over a
 // model (driver.h). A pass sees one decoder block at a time through a PassContext: the states of
-// the linears it targets, the statistics it declared, and the grid constraints of the output
-// format. It never reads files, parses YAML or prints; the driver never knows what a pass does.
-// May include lib/ (model, quant, recipe, export) and calibration/.
+// the linears it targets, the block itself (any parameter may change), its calibration inputs,
+// runs of the block or of one module with observers of its own, the ready-made statistics it
+// declared, and each linear's original weight. What it leaves on a linear (codes and grid, a
+// mask, a low-rank pair, metrics, notes) is typed in LinearState; what it will store is declared
+// up front in plan(), so the output format is checked before any work. It never reads files,
+// parses YAML or prints; the driver never knows what a pass does.
+// May include lib/ (model, quant, sparse, recipe, export) and calibration/.
 #pragma once
 
 #include <torch/types.h>
@@ -14,7 +18,9 @@
 #include <string>
 #include <vector>
 
+#include "calibration/input_observer.h"
 #include "calibration/linear_statistics.h"
+#include "lib/export/linear_plan.h"
 #include "lib/model/block.h"
 #include "lib/model/family.h"
 #include "lib/quant/grid.h"
@@ -23,14 +29,15 @@
 
 namespace presso {
 
-// One linear of the block being compressed.
+// One linear of the block being compressed. `linear->weight` is always what the file stores for
+// it (the dequantized codes once quantized, zeros where pruned), and `linear->lowrank` the
+// residual path written beside it; the block re-run, the output-error measure and every writer
+// read these same values. Change them through the set_* functions below, which keep them in step.
 struct LinearState {
-  Linear* linear = nullptr;  // in the block: `weight` is the fp32 working copy [out, in]
+  Linear* linear = nullptr;  // in the block: fp32 [out, in]
   LinearInfo info;
-  // Set by a quantizing pass, which also sets linear->weight to dequantize(*quant), so that the
-  // block re-run and the written file see the same values.
-  std::optional<QuantizedWeight> quant;
-  std::optional<torch::Tensor> mask;  // [out, in] bool, true = weight kept (pruning passes)
+  std::optional<QuantizedWeight> quant;  // codes and grid, from a quantizing pass
+  std::optional<torch::Tensor> mask;     // [out, in] bool, true = weight kept (pruning passes)
   // What passes measured (e.g. "gptq_loss"), reported per layer in presso_report.json.
   std::map<std::string, double> metrics;
   // Things the user should know (e.g. a damping raised to factor the Hessian); the driver
@@ -43,6 +50,9 @@ class PassContext {
  public:
   virtual ~PassContext() = default;
 
+  // The block: a pass may change any parameter (norm weights and biases too); to move a scale
+  // between a producer and its consumers use fold_scale, which keeps statistics and original
+  // weights in step.
   virtual DecoderBlock& block() = 0;
   virtual const FamilySpec& family() const = 0;
   virtual torch::Device device() const = 0;
@@ -50,31 +60,77 @@ class PassContext {
   virtual const std::vector<std::string>& targets() const = 0;
   // InternalError for a linear outside targets().
   virtual LinearState& state(const std::string& linear_name) = 0;
-  // The statistics the pass declared in wants(), gathered on this block's calibration inputs.
-  virtual LinearStatistics& statistics(const std::string& linear_name) = 0;
   // What the output format needs of the grid of this linear (scale dtype, GPTQ v1's zero
   // point); a pass adds its own settings (mse) on top.
   virtual GridOptions grid_options(const std::string& linear_name) const = 0;
+
+  // Whether calibration data was given; without it the calls below are InternalErrors (the plan
+  // refuses a recipe whose passes need data and have none).
+  virtual bool has_calibration() const = 0;
+  // The ready statistics the pass declared in wants(), gathered in the block's first run.
+  virtual LinearStatistics& statistics(const std::string& linear_name) = 0;
   // Runs the block, with its current (partly compressed) weights, over the calibration inputs
   // again and gathers `request` afresh for `linear_names`, so that a pass quantizing the block
   // group by group sees the inputs the already-quantized groups produce (true-sequential).
   virtual void recollect(const std::vector<std::string>& linear_names,
                          const StatsRequest& request) = 0;
+  // The block's calibration inputs, batch by batch: [B, T, hidden] fp32 on device().
+  virtual int64_t calibration_batches() const = 0;
+  virtual torch::Tensor calibration_batch(int64_t index) const = 0;
+  // Runs the block with its current weights over every calibration batch; each observer sees
+  // its linear's input (names outside the block are InternalErrors).
+  virtual void observe(const ObserverMap& observers) = 0;
+  // Runs one module of the block with its current weights on `input` [B, T, in]: a module of the
+  // family ("self_attn", "mlp"), a linear by relative name ("mlp.down_proj"), or "" for the
+  // whole block. `observers` (optional) see its linears' inputs.
+  virtual torch::Tensor run_module(const std::string& module, const torch::Tensor& input,
+                                   const ObserverMap& observers = {}) = 0;
+
+  // Folds a per-channel scale s [channels] between `producer` (a norm or linear of the block,
+  // by relative name) and `consumers` (the relative names of the linears reading exactly its
+  // output): the producer's output channels are divided by s and the consumers' input columns
+  // multiplied by it, so the float block computes the same function. Statistics already
+  // gathered and the original weights follow (H becomes diag(1/s)·H·diag(1/s)). InternalError
+  // for a producer or consumer that is already quantized or pruned.
+  virtual void fold_scale(const std::string& producer, const std::vector<std::string>& consumers,
+                          const torch::Tensor& s) = 0;
+  // The linear's weight before any pass of this job, read from the checkpoint (not kept in
+  // memory), in the block's current coordinates (scales folded so far applied): fp32 [out, in]
+  // on device().
+  virtual torch::Tensor original_weight(const std::string& linear_name) = 0;
+};
+
+// The whole model as a pass sees it before the first block: every linear it targets, and each
+// one's original weight read from the checkpoint on demand (one at a time, never all in memory).
+class ModelView {
+ public:
+  virtual ~ModelView() = default;
+  // Full names in model order.
+  virtual const std::vector<std::string>& targets() const = 0;
+  // fp32 [out, in] on the compute device.
+  virtual torch::Tensor original_weight(const std::string& linear_name) const = 0;
 };
 
 class Pass {
  public:
   virtual ~Pass() = default;
-  // Statistics needed for every targeted linear (none: the pass needs no calibration data).
-  virtual StatsRequest wants() const = 0;
+  // Ready statistics gathered for every targeted linear in the block's first run, shared by all
+  // passes (none: the pass gathers nothing up front, or needs no calibration data).
+  virtual StatsRequest wants() const { return {}; }
+  // Whether the pass needs calibration data at all (its own observers or module runs count).
+  virtual bool needs_calibration() const { return wants().any(); }
+  // What the pass will leave on `plan`'s linear for the file (a scheme, a sparsity structure, a
+  // low-rank path); passes are asked in recipe order, so a later quantizer overrides an earlier
+  // one. The plan is checked against the output format before any work.
+  virtual void plan(LinearPlan& plan) const { (void)plan; }
+  // Once before the first block, for a pass that decides across layers (global magnitude
+  // pruning); most need nothing here.
+  virtual void prepare(const ModelView& model) { (void)model; }
   virtual void run(PassContext& context) = 0;
-  // For a pass that quantizes: the scheme its linears are stored in, and whether it saves a
-  // non-trivial g_idx; the driver checks up front that the output format can hold them.
-  virtual std::optional<QuantScheme> output_scheme() const { return std::nullopt; }
-  virtual bool saves_g_idx() const { return false; }
 };
 
-// A registered pass: its recipe schema and how to build it from validated options.
+// A registered pass: its recipe schema (with its options and the llm-compressor modifiers that
+// translate to it) and how to build it from validated options.
 struct PassFactory {
   PassSchema schema;
   std::function<std::unique_ptr<Pass>(const PassOptions&)> create;
@@ -89,7 +145,13 @@ const PassFactory& find_pass(const PassRegistry& registry, const std::string& na
 // symmetric).
 QuantScheme scheme_from_options(const PassOptions& options);
 
-// Records `quant` on the state and sets the working weight to its dequantized values.
+// Records `quant` on the state and sets the working weight to its dequantized values. Where the
+// linear is pruned, the codes are set to the grid's zero so the weight stays exactly 0.
 void set_quantized(LinearState& state, QuantizedWeight quant);
+// Records `mask` ([out, in] bool, true = kept) and zeroes the pruned weights. InternalError on a
+// quantized linear (prune first, then quantize).
+void set_mask(LinearState& state, torch::Tensor mask);
+// Sets the linear's low-rank path (A [rank, in], B [out, rank]).
+void set_lowrank(LinearState& state, LowRankPair pair);
 
 }  // namespace presso

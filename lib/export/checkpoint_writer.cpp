@@ -1,6 +1,8 @@
 // CheckpointWriter: the output directory, built beside its destination and renamed into place.
 #include "lib/export/checkpoint_writer.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,13 +14,12 @@
 
 #include "lib/common/errors.h"
 #include "lib/common/files.h"
+#include "lib/export/lora_adapter.h"
 #include "lib/export/quantization_config.h"
 #include "lib/io/safetensors.h"
 #include "lib/model/model.h"
-#include "lib/quant/pack_awq.h"
-#include "lib/quant/pack_compressed_tensors.h"
-#include "lib/quant/pack_gptq.h"
 #include "lib/quant/tensor_checks.h"
+#include "lib/sparse/pack_24_bitmask.h"
 
 namespace presso {
 namespace {
@@ -124,8 +125,23 @@ struct CheckpointWriter::Impl {
   bool overwrite = false;
   std::unique_ptr<SafetensorsWriter> tensors;
   std::set<std::string> linears;  // every linear of the model
-  std::vector<PlannedQuantLinear> quantized;
+  std::vector<LinearPlan> plan;   // what the job changes, from set_plan
+  std::vector<LinearPlan> quantized;
+  LoraAdapter adapter;
+  // Exact zeros and elements of every parameter written (compressed-tensors' global_sparsity).
+  double zeros = 0.0;
+  double elements = 0.0;
   bool finished = false;
+
+  void count(const torch::Tensor& values) {
+    zeros += static_cast<double>((values == 0).sum().item<int64_t>());
+    elements += static_cast<double>(values.numel());
+  }
+  const LinearPlan* planned(const std::string& name) const {
+    for (const auto& linear : plan)
+      if (linear.name == name) return &linear;
+    return nullptr;
+  }
 
   void check_open(const char* what) const {
     if (finished) fail_internal("CheckpointWriter::{} after finish() ({})", what, out.string());
@@ -207,7 +223,7 @@ CheckpointWriter::CheckpointWriter(OutputFormat format, const std::string& out_d
               ec ? ec.message() : "it exists");
   }
   try {
-    for (const auto& name : model_linear_names(source)) w.linears.insert(name);
+    for (const auto& linear : source.linears()) w.linears.insert(linear.name);
     w.tensors =
         std::make_unique<SafetensorsWriter>((w.temp / "model.safetensors").string(),
                                             std::map<std::string, std::string>{{"format", "pt"}});
@@ -225,9 +241,37 @@ CheckpointWriter::~CheckpointWriter() {
 
 OutputFormat CheckpointWriter::format() const { return impl_->format; }
 
+void CheckpointWriter::set_plan(const std::vector<LinearPlan>& plan) { impl_->plan = plan; }
+
 void CheckpointWriter::add_tensor(const std::string& name, const torch::Tensor& tensor) {
   impl_->check_open("add_tensor");
+  if (tensor.is_floating_point()) impl_->count(tensor);
   impl_->tensors->add(name, tensor);
+}
+
+void CheckpointWriter::add_dense_linear(const Linear& linear, torch::ScalarType dtype) {
+  Impl& w = *impl_;
+  w.check_open("add_dense_linear");
+  // W: [out, in]; GPT-2's Conv1D keeps [in, out] on disk.
+  torch::Tensor weight = linear.weight.to(torch::kCPU, dtype).contiguous();
+  w.count(weight);
+  const LinearPlan* plan = w.planned(linear.name);
+  if (plan && plan->sparsity && format_spec(w.format).sparse_24_compressed &&
+      sparse_24_storage(*w.model, w.plan)) {
+    Sparse24Packed packed = pack_sparse24_bitmask(weight, weight != 0, linear.name);
+    w.tensors->add(linear.name + ".compressed", packed.compressed);
+    w.tensors->add(linear.name + ".bitmask", packed.bitmask);
+    w.tensors->add(linear.name + ".shape", packed.shape);
+    return;
+  }
+  if (linear.stored_transposed) weight = weight.t().contiguous();
+  w.tensors->add(linear.name + ".weight", weight);
+}
+
+void CheckpointWriter::add_lowrank(const Linear& linear) {
+  impl_->check_open("add_lowrank");
+  if (!linear.lowrank) fail_internal("add_lowrank: '{}' has no low-rank path", linear.name);
+  impl_->adapter.add(linear.name, *linear.lowrank);
 }
 
 void CheckpointWriter::add_quantized(const Linear& linear, const QuantizedWeight& quantized,
@@ -249,54 +293,37 @@ void CheckpointWriter::add_quantized(const Linear& linear, const QuantizedWeight
     fail_internal("add_quantized: '{}' has weight {} but codes {}", linear.name,
                   shape_string(linear.weight), shape_string(weight.q));
   }
-  const std::string& name = linear.name;
-  switch (w.format) {
-    case OutputFormat::kCompressedTensors: {
-      // Scales in the weight's dtype (format_grid_options made them exact in it).
-      CompressedTensorsPacked packed = pack_compressed_tensors(weight, dtype, name);
-      w.tensors->add(name + ".weight_packed", packed.weight_packed);
-      w.tensors->add(name + ".weight_scale", packed.weight_scale);
-      if (packed.weight_zero_point)
-        w.tensors->add(name + ".weight_zero_point", *packed.weight_zero_point);
-      w.tensors->add(name + ".weight_shape", packed.weight_shape);
-      if (packed.weight_g_idx) w.tensors->add(name + ".weight_g_idx", *packed.weight_g_idx);
-      break;
-    }
-    case OutputFormat::kGptq: {
-      GptqPacked packed = pack_gptq_v1(weight, name);
-      w.tensors->add(name + ".qweight", packed.qweight);
-      w.tensors->add(name + ".qzeros", packed.qzeros);
-      w.tensors->add(name + ".scales", packed.scales);
-      w.tensors->add(name + ".g_idx", packed.g_idx);
-      break;
-    }
-    case OutputFormat::kAwq: {
-      AwqPacked packed = pack_awq_gemm(weight, name);
-      w.tensors->add(name + ".qweight", packed.qweight);
-      w.tensors->add(name + ".qzeros", packed.qzeros);
-      w.tensors->add(name + ".scales", packed.scales);
-      break;
-    }
-    case OutputFormat::kDense: {
-      // W: [out, in]; GPT-2's Conv1D keeps [in, out] on disk.
-      torch::Tensor dense = dequantize(weight).to(dtype);
-      if (linear.stored_transposed) dense = dense.t().contiguous();
-      w.tensors->add(name + ".weight", dense);
-      break;
-    }
-  }
-  w.quantized.push_back(
-      {name, weight.q.size(0), weight.q.size(1), weight.scheme, weight.g_idx.has_value()});
+  format_spec(w.format).write_quantized(*w.tensors, linear, weight, dtype);
+  w.count(dequantize(weight));
+  LinearPlan stored;
+  if (const LinearPlan* plan = w.planned(linear.name)) stored = *plan;
+  stored.name = linear.name;
+  stored.out_features = weight.q.size(0);
+  stored.in_features = weight.q.size(1);
+  stored.scheme = weight.scheme;
+  stored.g_idx = weight.g_idx.has_value();
+  w.quantized.push_back(stored);
 }
 
 void CheckpointWriter::finish(const nlohmann::json& report) {
   Impl& w = *impl_;
   w.check_open("finish");
   // First what can be refused, so that nothing is assembled for a checkpoint that cannot load.
-  const auto quantization = quantization_config_for(w.format, *w.model, w.quantized);
+  std::vector<LinearPlan> stored = w.quantized;  // what was written, with the plan's others
+  for (const auto& linear : w.plan) {
+    if (!linear.scheme) stored.push_back(linear);
+  }
+  const auto problems = checkpoint_problems(w.format, *w.model, stored);
+  if (!problems.empty()) {
+    throw UserError(fmt::format("cannot write a {} checkpoint:\n  - {}",
+                                output_format_name(w.format), fmt::join(problems, "\n  - ")));
+  }
+  const double sparsity = w.elements > 0 ? w.zeros / w.elements : 0.0;
+  const auto quantization = format_spec(w.format).quantization_config({*w.model, stored, sparsity});
   const std::string config = output_config((w.source / "config.json").string(), quantization);
   w.tensors->finish();
   write_text(w.temp / "config.json", config);
+  if (!w.adapter.empty()) w.adapter.write((w.temp / "adapter").string(), w.source.string());
   w.copy_source_files();
   write_text(w.temp / "presso_report.json", report.dump(2) + "\n");
   w.install();

@@ -4,7 +4,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include <set>
+#include <algorithm>
 #include <tuple>
 
 #include "lib/common/errors.h"
@@ -37,42 +37,83 @@ json weight_args(const QuantScheme& scheme, bool g_idx) {
   };
 }
 
-const QuantScheme& only_scheme(const std::vector<PlannedQuantLinear>& quantized,
-                               const char* format) {
+const QuantScheme& only_scheme(const std::vector<LinearPlan>& quantized, const char* format) {
   if (quantized.empty()) fail_internal("{} quantization_config without quantized linears", format);
-  return quantized.front().scheme;
+  return *quantized.front().scheme;
 }
 
 }  // namespace
 
-std::vector<std::string> block_linear_names(const Model& model) {
-  std::vector<std::string> names;
-  const FamilySpec& family = model.family();
-  for (int block = 0; block < model.num_blocks(); ++block)
-    for (const auto& spec : family.block_linears)
-      names.push_back(family.block_name(block) + spec.name);
-  return names;
+bool sparse_24_storage(const Model& model, const std::vector<LinearPlan>& stored) {
+  // GPT-2's Conv1D stores [in, out]: upstream's groups of four would run along the outputs.
+  for (const auto& spec : model.family().block_linears)
+    if (spec.conv1d) return false;
+  bool any = false;
+  for (const auto& linear : stored) {
+    if (!linear.sparsity) continue;
+    if (linear.scheme || *linear.sparsity != SparsityPattern{2, 4}) return false;
+    any = true;
+  }
+  return any;
 }
 
-std::vector<std::string> model_linear_names(const Model& model) {
-  const FamilySpec& family = model.family();
-  std::vector<std::string> names;
-  if (family.project_in) names.push_back(family.prefix + family.project_in->name);
-  if (family.project_out) names.push_back(family.prefix + family.project_out->name);
-  for (auto& name : block_linear_names(model)) names.push_back(std::move(name));
-  names.push_back(family.lm_head);
-  return names;
+std::optional<json> compressed_tensors_sparsity(const Model& model,
+                                                const std::vector<LinearPlan>& stored,
+                                                double global_sparsity) {
+  std::vector<std::string> targets;
+  std::optional<SparsityPattern> shared;
+  bool same = true;
+  for (const auto& linear : stored) {
+    if (!linear.sparsity) continue;
+    if (shared && *shared != *linear.sparsity) same = false;
+    shared = *linear.sparsity;
+    targets.push_back(linear.name);
+  }
+  if (targets.empty()) return std::nullopt;
+  std::vector<std::string> ignore;
+  size_t block_linears = 0;
+  for (const auto& linear : model.linears()) {
+    if (linear.block >= 0) ++block_linears;
+    if (std::find(targets.begin(), targets.end(), linear.name) == targets.end()) {
+      ignore.push_back(linear.name);
+    }
+  }
+  // "Linear" when every block linear is pruned, as llm-compressor groups them by module type
+  // (transformers/compression/sparsity_metadata_config.py).
+  const bool all_block = targets.size() == block_linears &&
+                         std::all_of(targets.begin(), targets.end(), [&](const std::string& n) {
+                           return std::find(ignore.begin(), ignore.end(), n) == ignore.end();
+                         });
+  // SparsityCompressionConfig.model_dump() (compressed-tensors config/base.py): format,
+  // global_sparsity (a fraction), ignore, sparsity_structure ("2:4" or "unstructured"), targets.
+  return json{
+      {"format", sparse_24_storage(model, stored) ? "sparse-24-bitmask" : "dense"},
+      {"global_sparsity", global_sparsity},
+      {"ignore", ignore},
+      {"sparsity_structure",
+       same && shared->structured() ? sparsity_pattern_name(*shared) : std::string("unstructured")},
+      {"targets", all_block ? json::array({"Linear"}) : json(targets)},
+  };
 }
 
-json compressed_tensors_config(const std::vector<PlannedQuantLinear>& quantized,
-                               const std::vector<std::string>& ignore) {
+json compressed_tensors_config(const std::vector<LinearPlan>& quantized,
+                               const std::vector<std::string>& ignore,
+                               const std::optional<json>& sparsity) {
+  const json sparsity_config = sparsity ? *sparsity : json::object();
+  if (quantized.empty()) {
+    // ModelCompressor.update_config without a quantization config.
+    return {{"quant_method", "compressed-tensors"},
+            {"sparsity_config", sparsity_config},
+            {"transform_config", json::object()},
+            {"version", kCompressedTensorsVersion}};
+  }
   // Groups in the order their scheme is first seen; QuantizationConfig.from_pretrained names
   // them "group_<i>" the same way (quant_config.py).
   using Key = std::tuple<int, int, bool, bool>;
   std::vector<Key> keys;
   std::vector<std::vector<std::string>> members;
   for (const auto& linear : quantized) {
-    const Key key{linear.scheme.bits, linear.scheme.group_size, linear.scheme.symmetric,
+    const Key key{linear.scheme->bits, linear.scheme->group_size, linear.scheme->symmetric,
                   linear.g_idx};
     size_t index = 0;
     while (index < keys.size() && keys[index] != key) ++index;
@@ -107,13 +148,13 @@ json compressed_tensors_config(const std::vector<PlannedQuantLinear>& quantized,
       {"kv_cache_scheme", nullptr},
       {"quant_method", "compressed-tensors"},
       {"quantization_status", "compressed"},
-      {"sparsity_config", json::object()},
+      {"sparsity_config", sparsity_config},
       {"transform_config", json::object()},
       {"version", kCompressedTensorsVersion},
   };
 }
 
-json gptq_config(const std::vector<PlannedQuantLinear>& quantized) {
+json gptq_config(const std::vector<LinearPlan>& quantized) {
   const QuantScheme& scheme = only_scheme(quantized, "gptq");
   bool desc_act = false;
   for (const auto& linear : quantized) desc_act = desc_act || linear.g_idx;
@@ -137,7 +178,7 @@ json gptq_config(const std::vector<PlannedQuantLinear>& quantized) {
   };
 }
 
-json awq_config(const std::vector<PlannedQuantLinear>& quantized,
+json awq_config(const std::vector<LinearPlan>& quantized,
                 const std::vector<std::string>& not_converted) {
   const QuantScheme& scheme = only_scheme(quantized, "awq");
   // AutoAWQ's AwqConfig.to_transformers_dict (awq/models/_config.py).
@@ -149,38 +190,6 @@ json awq_config(const std::vector<PlannedQuantLinear>& quantized,
       {"version", "gemm"},
       {"zero_point", !scheme.symmetric},
   };
-}
-
-std::optional<json> quantization_config_for(OutputFormat format, const Model& model,
-                                            const std::vector<PlannedQuantLinear>& quantized) {
-  if (format == OutputFormat::kDense) return std::nullopt;
-  const auto problems = checkpoint_problems(format, model, quantized);
-  if (!problems.empty()) {
-    throw UserError(fmt::format("cannot write a {} checkpoint:\n  - {}", output_format_name(format),
-                                fmt::join(problems, "\n  - ")));
-  }
-  std::set<std::string> done;
-  for (const auto& linear : quantized) done.insert(linear.name);
-  std::vector<std::string> unquantized;
-  for (const auto& name : model_linear_names(model))
-    if (!done.count(name)) unquantized.push_back(name);
-  switch (format) {
-    case OutputFormat::kCompressedTensors:
-      if (quantized.empty()) return std::nullopt;
-      return compressed_tensors_config(quantized, unquantized);
-    case OutputFormat::kGptq:
-      return gptq_config(quantized);
-    case OutputFormat::kAwq: {
-      // lm_head is never converted by AutoAWQ, transformers or vLLM's awq; list the rest.
-      std::vector<std::string> not_converted;
-      for (const auto& name : unquantized)
-        if (name != model.family().lm_head) not_converted.push_back(name);
-      return awq_config(quantized, not_converted);
-    }
-    case OutputFormat::kDense:
-      break;
-  }
-  return std::nullopt;
 }
 
 }  // namespace presso

@@ -8,35 +8,39 @@
 #include <string>
 #include <vector>
 
-#include "lib/export/checkpoint_writer.h"
+#include "lib/export/linear_plan.h"
 
 namespace presso {
+
+class Model;
 
 // The compressed-tensors release whose layout (dense cross-word packing) presso writes.
 inline constexpr const char* kCompressedTensorsVersion = "0.18.0";
 
-// Full names of every linear in the decoder blocks, block by block in the family's order.
-std::vector<std::string> block_linear_names(const Model& model);
-// Every linear module of the model as transformers builds it: OPT's project_in / project_out,
-// the block linears, and lm_head (a module of its own even when its weight is tied).
-std::vector<std::string> model_linear_names(const Model& model);
-
 // compressed-tensors: one config group per distinct (bits, group size, symmetry, act-order)
 // in the order first seen; a single group targets "Linear", several list their linears by full
 // name. `ignore` lists every other linear of the model. Keys sorted, as upstream's json.dump
-// with sort_keys=True writes them.
-nlohmann::json compressed_tensors_config(const std::vector<PlannedQuantLinear>& quantized,
-                                         const std::vector<std::string>& ignore);
+// with sort_keys=True writes them. With nothing quantized (a pruned model), only the
+// sparsity_config and the version keys.
+nlohmann::json compressed_tensors_config(const std::vector<LinearPlan>& quantized,
+                                         const std::vector<std::string>& ignore,
+                                         const std::optional<nlohmann::json>& sparsity);
+// compressed-tensors' sparsity_config for the pruned linears of `stored` (nullopt when none is
+// pruned): storage `sparse-24-bitmask` when every pruned linear is 2:4 and unquantized, else
+// `dense`; the structure shared by all of them ("2:4", or "unstructured"); the pruned linears as
+// targets ("Linear" when they are all the block linears); `global_sparsity` as given.
+std::optional<nlohmann::json> compressed_tensors_sparsity(const Model& model,
+                                                          const std::vector<LinearPlan>& stored,
+                                                          double global_sparsity);
+// Whether the pruned linears of `stored` go compressed as `sparse-24-bitmask`: there is at least
+// one, every one is 2:4 and unquantized (compressed-tensors compresses `.weight` tensors only, so
+// a packed linear cannot be, and one sparsity_config names one storage), and the model stores no
+// linear transposed (GPT-2's Conv1D).
+bool sparse_24_storage(const Model& model, const std::vector<LinearPlan>& stored);
 // GPTQ v1 (`checkpoint_format: gptq`); `quantized` must share one scheme (format_problems).
-nlohmann::json gptq_config(const std::vector<PlannedQuantLinear>& quantized);
+nlohmann::json gptq_config(const std::vector<LinearPlan>& quantized);
 // AutoAWQ GEMM; `not_converted` (may be empty: null) as modules_to_not_convert.
-nlohmann::json awq_config(const std::vector<PlannedQuantLinear>& quantized,
+nlohmann::json awq_config(const std::vector<LinearPlan>& quantized,
                           const std::vector<std::string>& not_converted);
-
-// The quantization_config for `format`, or nullopt when config.json gets none (dense, or a
-// compressed-tensors model with nothing quantized, as compressed-tensors writes no config then).
-// Throws UserError listing checkpoint_problems when the format cannot hold what was quantized.
-std::optional<nlohmann::json> quantization_config_for(
-    OutputFormat format, const Model& model, const std::vector<PlannedQuantLinear>& quantized);
 
 }  // namespace presso

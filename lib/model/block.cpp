@@ -35,10 +35,16 @@ Linear* DecoderBlock::find_linear(const std::string& full_name) {
   return nullptr;
 }
 
+torch::Tensor effective_weight(const Linear& linear) {
+  if (!linear.lowrank) return linear.weight;
+  return linear.weight + torch::mm(linear.lowrank->b, linear.lowrank->a);
+}
+
 void DecoderBlock::to(torch::Device device) {
   for (auto& l : linears) {
     l.weight = l.weight.to(device);
     if (l.bias) l.bias = l.bias->to(device);
+    if (l.lowrank) l.lowrank = LowRankPair{l.lowrank->a.to(device), l.lowrank->b.to(device)};
   }
   for (auto& n : norms) {
     if (n.weight.defined()) n.weight = n.weight.to(device);

@@ -11,14 +11,25 @@
 
 namespace presso {
 
-// One linear layer: y = x W^T + b, W always [out, in] fp32 in memory.
+// A residual path beside a linear, as PEFT's LoRA runs it: y += (x Aᵀ) Bᵀ.
+struct LowRankPair {
+  torch::Tensor a;  // [rank, in]  (PEFT's lora_A)
+  torch::Tensor b;  // [out, rank] (PEFT's lora_B)
+};
+
+// One linear layer: y = x W^T + b (+ the low-rank path), W always [out, in] fp32 in memory.
 struct Linear {
   std::string name;      // full name without ".weight": "model.layers.3.self_attn.q_proj"
-  torch::Tensor weight;  // [out, in]
+  torch::Tensor weight;  // [out, in]; what a checkpoint stores
   std::optional<torch::Tensor> bias;  // [out]
+  // Kept apart from `weight` (written as an adapter, not merged), but part of every forward.
+  std::optional<LowRankPair> lowrank;
   // GPT-2's Conv1D stores [in, out]; the loader transposed it, so a writer must transpose back.
   bool stored_transposed = false;
 };
+
+// W + B·A: the weight the linear computes with, low-rank path included ([out, in]).
+torch::Tensor effective_weight(const Linear& linear);
 
 // RMSNorm or LayerNorm parameters; `weight` is undefined for a LayerNorm without affine params.
 struct Norm {

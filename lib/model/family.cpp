@@ -10,6 +10,12 @@ std::string FamilySpec::block_name(int index) const {
   return prefix + fmt::format(fmt::runtime(block_prefix), index);
 }
 
+const ModuleSpec* FamilySpec::find_module(const std::string& relative) const {
+  for (const auto& module : modules)
+    if (module.name == relative) return &module;
+  return nullptr;
+}
+
 const std::vector<FamilyEntry>& model_families() {
   // The one list of supported families; a new family adds its file and one line here.
   static const std::vector<FamilyEntry> families = {llama_family(), opt_family(), gpt2_family()};

@@ -54,6 +54,21 @@ struct BlockContext {
 using BlockForward = torch::Tensor (*)(const BlockContext& ctx, const DecoderBlock& block,
                                        const torch::Tensor& hidden, const LinearHook* hook);
 
+// Runs one part of a block on that part's input (what its first linear reads) and returns what
+// the block adds to the residual stream, calling `hook` (if not null) before each linear.
+using ModuleForward = torch::Tensor (*)(const BlockContext& ctx, const DecoderBlock& block,
+                                        const torch::Tensor& input, const LinearHook* hook);
+
+// A part of the block that can run alone — the attention, the MLP — so that a pass can measure
+// the output of the module holding a group of linears (AWQ's scale search). The block forward is
+// built from the same functions, so a module run computes exactly what the block does.
+struct ModuleSpec {
+  std::string name;  // relative to the block: "self_attn", "mlp"
+  // Relative names in forward order; the first one reads the module's input.
+  std::vector<std::string> linears;
+  ModuleForward forward = nullptr;
+};
+
 struct LearnedPositions {
   std::string name;    // "embed_positions.weight"
   int64_t offset = 0;  // OPT's table starts 2 rows in (OPTLearnedPositionalEmbedding)
@@ -81,9 +96,12 @@ struct FamilySpec {
   // The block's linears grouped by shared input, groups in forward order (each reads what the
   // groups before it produce): the steps of true-sequential quantization.
   std::vector<std::vector<std::string>> sequential_groups;
+  std::vector<ModuleSpec> modules;
   BlockForward forward = nullptr;
 
   std::string block_name(int index) const;  // "model.layers.3."
+  // The module named `relative` ("mlp"), or nullptr.
+  const ModuleSpec* find_module(const std::string& relative) const;
   std::string tensor(const std::string& relative) const { return prefix + relative; }
 };
 

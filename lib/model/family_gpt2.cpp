@@ -40,23 +40,35 @@ void parse_gpt2(ConfigReader& r, ModelConfig& c) {
   c.sliding_windows.assign(static_cast<size_t>(std::max<int64_t>(c.num_layers, 0)), 0);
 }
 
-torch::Tensor gpt2_block(const BlockContext& ctx, const DecoderBlock& b,
-                         const torch::Tensor& hidden, const LinearHook* hook) {
+// Input: ln_1's output; output: c_proj's.
+torch::Tensor gpt2_attention(const BlockContext& ctx, const DecoderBlock& b, const torch::Tensor& h,
+                             const LinearHook* hook) {
   const ModelConfig& c = ctx.config;
-  const int64_t batch = hidden.size(0), seq = hidden.size(1);
-  auto h = layer_norm(hidden, b.norm("ln_1"), c.norm_eps);
+  const int64_t batch = h.size(0), seq = h.size(1);
   auto qkv = run_linear(b.linear("attn.c_attn"), h, hook).split(c.hidden_size, -1);
   auto heads = [&](const torch::Tensor& t) {
     return t.view({batch, seq, c.num_heads, c.head_dim}).transpose(1, 2);
   };
   double scale = c.scale_attn_weights ? 1.0 / std::sqrt(c.head_dim) : 1.0;
   if (c.scale_attn_by_inverse_layer_idx) scale /= static_cast<double>(b.index + 1);
-  const auto& mask = ctx.cache.mask(seq, 0, hidden.device());
+  const auto& mask = ctx.cache.mask(seq, 0, h.device());
   auto attn = causal_attention(heads(qkv[0]), heads(qkv[1]), heads(qkv[2]), mask, scale);
-  auto x = hidden + run_linear(b.linear("attn.c_proj"), attn, hook);
+  return run_linear(b.linear("attn.c_proj"), attn, hook);
+}
+
+torch::Tensor gpt2_mlp(const BlockContext& ctx, const DecoderBlock& b, const torch::Tensor& h,
+                       const LinearHook* hook) {
+  auto a = activate(run_linear(b.linear("mlp.c_fc"), h, hook), ctx.config.activation);
+  return run_linear(b.linear("mlp.c_proj"), a, hook);
+}
+
+torch::Tensor gpt2_block(const BlockContext& ctx, const DecoderBlock& b,
+                         const torch::Tensor& hidden, const LinearHook* hook) {
+  const ModelConfig& c = ctx.config;
+  auto h = layer_norm(hidden, b.norm("ln_1"), c.norm_eps);
+  auto x = hidden + gpt2_attention(ctx, b, h, hook);
   h = layer_norm(x, b.norm("ln_2"), c.norm_eps);
-  h = activate(run_linear(b.linear("mlp.c_fc"), h, hook), c.activation);
-  return x + run_linear(b.linear("mlp.c_proj"), h, hook);
+  return x + gpt2_mlp(ctx, b, h, hook);
 }
 
 FamilySpec describe_gpt2(const ModelConfig& c) {
@@ -80,6 +92,8 @@ FamilySpec describe_gpt2(const ModelConfig& c) {
   };
   s.scale_groups = {{"ln_1", {"attn.c_attn"}}, {"ln_2", {"mlp.c_fc"}}};
   s.sequential_groups = {{"attn.c_attn"}, {"attn.c_proj"}, {"mlp.c_fc"}, {"mlp.c_proj"}};
+  s.modules = {{"attn", {"attn.c_attn", "attn.c_proj"}, gpt2_attention},
+               {"mlp", {"mlp.c_fc", "mlp.c_proj"}, gpt2_mlp}};
   s.forward = gpt2_block;
   return s;
 }

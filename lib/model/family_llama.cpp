@@ -91,11 +91,11 @@ void parse_llama(ConfigReader& r, ModelConfig& c) {
   c.rope = parse_rope(r);
 }
 
-torch::Tensor llama_block(const BlockContext& ctx, const DecoderBlock& b,
-                          const torch::Tensor& hidden, const LinearHook* hook) {
+// Input: the normed hidden states [B, T, H]; output: o_proj's.
+torch::Tensor llama_attention(const BlockContext& ctx, const DecoderBlock& b,
+                              const torch::Tensor& h, const LinearHook* hook) {
   const ModelConfig& c = ctx.config;
-  const int64_t batch = hidden.size(0), seq = hidden.size(1);
-  auto h = rms_norm(hidden, b.norm("input_layernorm"), c.norm_eps);
+  const int64_t batch = h.size(0), seq = h.size(1);
   // [B, T, heads * d] -> [B, T, heads, d]; Qwen3 normalises each head before rope.
   auto q = run_linear(b.linear("self_attn.q_proj"), h, hook).view({batch, seq, -1, c.head_dim});
   auto k = run_linear(b.linear("self_attn.k_proj"), h, hook).view({batch, seq, -1, c.head_dim});
@@ -104,16 +104,28 @@ torch::Tensor llama_block(const BlockContext& ctx, const DecoderBlock& b,
     q = rms_norm(q, b.norm("self_attn.q_norm"), c.norm_eps);
     k = rms_norm(k, b.norm("self_attn.k_norm"), c.norm_eps);
   }
-  const auto& cos_sin = ctx.cache.rope(seq, hidden.device());
+  const auto& cos_sin = ctx.cache.rope(seq, h.device());
   q = apply_rope(q.transpose(1, 2), cos_sin.first, cos_sin.second);
   k = apply_rope(k.transpose(1, 2), cos_sin.first, cos_sin.second);
-  const auto& mask = ctx.cache.mask(seq, c.sliding_windows[b.index], hidden.device());
+  const auto& mask = ctx.cache.mask(seq, c.sliding_windows[b.index], h.device());
   auto attn = causal_attention(q, k, v.transpose(1, 2), mask, 1.0 / std::sqrt(c.head_dim));
-  auto x = hidden + run_linear(b.linear("self_attn.o_proj"), attn, hook);
-  h = rms_norm(x, b.norm("post_attention_layernorm"), c.norm_eps);
+  return run_linear(b.linear("self_attn.o_proj"), attn, hook);
+}
+
+torch::Tensor llama_mlp(const BlockContext& ctx, const DecoderBlock& b, const torch::Tensor& h,
+                        const LinearHook* hook) {
   auto gate = run_linear(b.linear("mlp.gate_proj"), h, hook);
   auto up = run_linear(b.linear("mlp.up_proj"), h, hook);
-  return x + run_linear(b.linear("mlp.down_proj"), activate(gate, c.activation) * up, hook);
+  return run_linear(b.linear("mlp.down_proj"), activate(gate, ctx.config.activation) * up, hook);
+}
+
+torch::Tensor llama_block(const BlockContext& ctx, const DecoderBlock& b,
+                          const torch::Tensor& hidden, const LinearHook* hook) {
+  const ModelConfig& c = ctx.config;
+  auto h = rms_norm(hidden, b.norm("input_layernorm"), c.norm_eps);
+  auto x = hidden + llama_attention(ctx, b, h, hook);
+  h = rms_norm(x, b.norm("post_attention_layernorm"), c.norm_eps);
+  return x + llama_mlp(ctx, b, h, hook);
 }
 
 FamilySpec describe_llama(const ModelConfig& c) {
@@ -153,6 +165,10 @@ FamilySpec describe_llama(const ModelConfig& c) {
                          {"self_attn.o_proj"},
                          {"mlp.gate_proj", "mlp.up_proj"},
                          {"mlp.down_proj"}};
+  s.modules = {{"self_attn",
+                {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj"},
+                llama_attention},
+               {"mlp", {"mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"}, llama_mlp}};
   s.forward = llama_block;
   return s;
 }

@@ -41,12 +41,11 @@ void parse_opt(ConfigReader& r, ModelConfig& c) {
   c.sliding_windows.assign(static_cast<size_t>(std::max<int64_t>(c.num_layers, 0)), 0);
 }
 
-torch::Tensor opt_block(const BlockContext& ctx, const DecoderBlock& b, const torch::Tensor& hidden,
-                        const LinearHook* hook) {
+// Input: what q/k/v read (normed first for pre-LN models); output: out_proj's.
+torch::Tensor opt_attention(const BlockContext& ctx, const DecoderBlock& b, const torch::Tensor& h,
+                            const LinearHook* hook) {
   const ModelConfig& c = ctx.config;
-  const int64_t batch = hidden.size(0), seq = hidden.size(1);
-  const bool pre = c.layer_norm_before;
-  auto h = pre ? layer_norm(hidden, b.norm("self_attn_layer_norm"), c.norm_eps) : hidden;
+  const int64_t batch = h.size(0), seq = h.size(1);
   // OPTAttention scales q by head_dim^-0.5 after the projection (and attends with scaling 1).
   auto q = run_linear(b.linear("self_attn.q_proj"), h, hook) * (1.0 / std::sqrt(c.head_dim));
   auto k = run_linear(b.linear("self_attn.k_proj"), h, hook);
@@ -54,13 +53,27 @@ torch::Tensor opt_block(const BlockContext& ctx, const DecoderBlock& b, const to
   auto heads = [&](const torch::Tensor& t) {
     return t.view({batch, seq, c.num_heads, c.head_dim}).transpose(1, 2);
   };
-  const auto& mask = ctx.cache.mask(seq, 0, hidden.device());
+  const auto& mask = ctx.cache.mask(seq, 0, h.device());
   auto attn = causal_attention(heads(q), heads(k), heads(v), mask, 1.0);
-  auto x = hidden + run_linear(b.linear("self_attn.out_proj"), attn, hook);
+  return run_linear(b.linear("self_attn.out_proj"), attn, hook);
+}
+
+// fc1 -> activation -> fc2 (OPTDecoderLayer has no MLP module; presso calls the pair "mlp").
+torch::Tensor opt_mlp(const BlockContext& ctx, const DecoderBlock& b, const torch::Tensor& h,
+                      const LinearHook* hook) {
+  auto a = activate(run_linear(b.linear("fc1"), h, hook), ctx.config.activation);
+  return run_linear(b.linear("fc2"), a, hook);
+}
+
+torch::Tensor opt_block(const BlockContext& ctx, const DecoderBlock& b, const torch::Tensor& hidden,
+                        const LinearHook* hook) {
+  const ModelConfig& c = ctx.config;
+  const bool pre = c.layer_norm_before;
+  auto h = pre ? layer_norm(hidden, b.norm("self_attn_layer_norm"), c.norm_eps) : hidden;
+  auto x = hidden + opt_attention(ctx, b, h, hook);
   if (!pre) x = layer_norm(x, b.norm("self_attn_layer_norm"), c.norm_eps);
   h = pre ? layer_norm(x, b.norm("final_layer_norm"), c.norm_eps) : x;
-  h = activate(run_linear(b.linear("fc1"), h, hook), c.activation);
-  x = x + run_linear(b.linear("fc2"), h, hook);
+  x = x + opt_mlp(ctx, b, h, hook);
   if (!pre) x = layer_norm(x, b.norm("final_layer_norm"), c.norm_eps);
   return x;
 }
@@ -105,6 +118,10 @@ FamilySpec describe_opt(const ModelConfig& c) {
                          {"self_attn.out_proj"},
                          {"fc1"},
                          {"fc2"}};
+  s.modules = {{"self_attn",
+                {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.out_proj"},
+                opt_attention},
+               {"mlp", {"fc1", "fc2"}, opt_mlp}};
   s.forward = opt_block;
   return s;
 }

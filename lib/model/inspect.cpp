@@ -87,19 +87,15 @@ std::string inspect_model(const std::string& dir) {
   if (c.quantization_config.empty()) {
     line("quantization", "none");
   } else {
-    // Every linear module of the model, and how many of them the checkpoint stores packed.
-    const FamilySpec& f = model.family();
-    std::vector<std::string> linears;
-    if (f.project_in) linears.push_back(f.prefix + f.project_in->name);
-    if (f.project_out) linears.push_back(f.prefix + f.project_out->name);
-    for (int i = 0; i < model.num_blocks(); ++i)
-      for (const auto& l : f.block_linears) linears.push_back(f.block_name(i) + l.name);
-    if (!f.tied_lm_head) linears.push_back(f.lm_head);
-    size_t packed = 0;
-    for (const auto& name : linears) packed += model.packed().is_packed(name, store) ? 1 : 0;
+    // Every linear module with a weight of its own, and how many the checkpoint stores packed.
+    size_t linears = 0, packed = 0;
+    for (const auto& linear : model.linears()) {
+      if (linear.tied) continue;
+      ++linears;
+      packed += model.packed().is_packed(linear.name, store) ? 1 : 0;
+    }
     line("quantization", model.packed().describe());
-    line("packed linears",
-         fmt::format("{} of {} (dequantized to fp32 on load)", packed, linears.size()));
+    line("packed linears", fmt::format("{} of {} (dequantized to fp32 on load)", packed, linears));
   }
   return out;
 }

@@ -179,6 +179,20 @@ torch::Tensor Model::run_block(const DecoderBlock& block, const torch::Tensor& h
   return spec_.forward(ctx, block, hidden.to(block.linears.front().weight.device()), hook);
 }
 
+torch::Tensor Model::run_module(const DecoderBlock& block, const std::string& module,
+                                const torch::Tensor& input, const LinearHook* hook) const {
+  torch::NoGradGuard no_grad;
+  const BlockContext ctx{*config_, *cache_};
+  const torch::Tensor x = input.to(block.linears.front().weight.device());
+  if (const ModuleSpec* spec = spec_.find_module(module)) {
+    return spec->forward(ctx, block, x, hook);
+  }
+  for (const auto& linear : spec_.block_linears) {
+    if (linear.name == module) return run_linear(block.linear(module), x, hook);
+  }
+  fail_internal("run_module: the {} family has no module or linear '{}'", spec_.name, module);
+}
+
 torch::Tensor Model::head(const torch::Tensor& hidden) const {
   torch::NoGradGuard no_grad;
   const Outer& o = outer();
@@ -258,28 +272,46 @@ std::vector<std::string> Model::tensor_names() const {
   return names;
 }
 
-std::vector<Model::LinearShape> Model::linear_shapes() const {
-  std::vector<LinearShape> linears;
-  auto add = [&](const LinearSpec& l, const std::string& prefix) {
-    linears.push_back({prefix + l.name, l.out, l.in});
+std::vector<ModelLinear> Model::linears() const {
+  std::vector<ModelLinear> linears;
+  auto add = [&](const LinearSpec& l, const std::string& prefix, int block) {
+    linears.push_back({prefix + l.name, l.out, l.in, block, false});
   };
-  if (spec_.project_in) add(*spec_.project_in, spec_.prefix);
-  if (spec_.project_out) add(*spec_.project_out, spec_.prefix);
+  if (spec_.project_in) add(*spec_.project_in, spec_.prefix, -1);
+  if (spec_.project_out) add(*spec_.project_out, spec_.prefix, -1);
   for (int i = 0; i < num_blocks(); ++i)
-    for (const auto& l : spec_.block_linears) add(l, spec_.block_name(i));
-  if (!spec_.tied_lm_head) {
-    const int64_t embed_dim =
-        spec_.project_in ? config_->word_embed_proj_dim : config_->hidden_size;
-    linears.push_back({spec_.lm_head, config_->vocab_size, embed_dim});
-  }
+    for (const auto& l : spec_.block_linears) add(l, spec_.block_name(i), i);
+  const int64_t embed_dim = spec_.project_in ? config_->word_embed_proj_dim : config_->hidden_size;
+  linears.push_back({spec_.lm_head, config_->vocab_size, embed_dim, -1, spec_.tied_lm_head});
   return linears;
+}
+
+torch::Tensor Model::load_linear_weight(const std::string& name) const {
+  const std::string what = "the original weight of " + name;
+  auto from = [&](const LinearSpec& spec, const std::string& prefix) -> std::optional<Linear> {
+    if (prefix + spec.name != name) return std::nullopt;
+    return load_linear(spec, prefix, what);
+  };
+  std::optional<Linear> linear;
+  for (int i = 0; i < num_blocks() && !linear; ++i) {
+    const std::string prefix = spec_.block_name(i);
+    if (name.compare(0, prefix.size(), prefix) != 0) continue;
+    for (const auto& spec : spec_.block_linears)
+      if (!linear) linear = from(spec, prefix);
+  }
+  if (!linear && spec_.project_in) linear = from(*spec_.project_in, spec_.prefix);
+  if (!linear && spec_.project_out) linear = from(*spec_.project_out, spec_.prefix);
+  if (linear) return linear->weight;
+  if (name == spec_.lm_head) return lm_head_weight().to(device_);
+  fail_internal("load_linear_weight: '{}' is not a linear of the {} model", name,
+                config_->model_type);
 }
 
 int64_t Model::parameter_count() const {
   int64_t count = 0;
   std::set<std::string> packed_tensors;
-  for (const auto& linear : linear_shapes()) {
-    if (!packed_.is_packed(linear.name, store_)) continue;
+  for (const auto& linear : linears()) {
+    if (linear.tied || !packed_.is_packed(linear.name, store_)) continue;
     count += linear.out * linear.in;
     for (auto& name : packed_.stored_tensors(linear.name, store_))
       packed_tensors.insert(std::move(name));

@@ -22,6 +22,16 @@
 
 namespace presso {
 
+// A linear module of the model as transformers builds it; the one list that the compression
+// plan, the quantization configs and `inspect` read.
+struct ModelLinear {
+  std::string name;  // full name, no suffix: "model.layers.3.mlp.up_proj", "lm_head"
+  int64_t out = 0;
+  int64_t in = 0;
+  int block = -1;     // the decoder block holding it; -1 outside the blocks
+  bool tied = false;  // lm_head sharing the embedding: a module without a tensor of its own
+};
+
 class Model {
  public:
   // Reads config.json and opens the safetensors lazily; no weight is read yet. UserError for a
@@ -47,6 +57,10 @@ class Model {
   // hidden [B, T, H] -> [B, T, H]; `hook` (optional) sees every linear's input first.
   torch::Tensor run_block(const DecoderBlock& block, const torch::Tensor& hidden,
                           const LinearHook* hook = nullptr) const;
+  // Runs one module of the block (a ModuleSpec name such as "mlp", or a linear's relative name
+  // such as "mlp.down_proj") on its input [B, T, in]; returns its output [B, T, out].
+  torch::Tensor run_module(const DecoderBlock& block, const std::string& module,
+                           const torch::Tensor& input, const LinearHook* hook = nullptr) const;
   // Final norm (+ OPT's project_out) + lm_head: hidden [B, T, H] -> logits [B, T, vocab] fp32.
   torch::Tensor head(const torch::Tensor& hidden) const;
   // The whole model; blocks are loaded on first use and kept.
@@ -59,6 +73,13 @@ class Model {
   // Drops the embeddings, final norm and lm_head (loaded again on next use), e.g. once the
   // compression driver has embedded its calibration windows.
   void release_outer();
+
+  // Every linear module in forward order: OPT's project_in and project_out, the block linears
+  // block by block in the family's order, and lm_head (marked when tied).
+  std::vector<ModelLinear> linears() const;
+  // The linear's weight as the checkpoint holds it: fp32 [out, in] on device() (Conv1D
+  // transposed, packed weights dequantized). UserError naming the tensor when it is missing.
+  torch::Tensor load_linear_weight(const std::string& name) const;
 
   // Every stored tensor the model reads (a tied lm_head is not one), for counting and writing;
   // a packed linear contributes its stored tensors (qweight, ... or weight_packed, ...).
@@ -77,18 +98,9 @@ class Model {
     torch::Tensor lm_head;  // [vocab, ...]; the embedding itself when tied; see lm_head_weight()
   };
 
-  struct LinearShape {
-    std::string name;  // full name, no suffix
-    int64_t out = 0;
-    int64_t in = 0;
-  };
-
   Model() = default;
   const Outer& outer() const;
   const torch::Tensor& lm_head_weight() const;
-  // Every linear weight the model reads: project_in, project_out, the block linears, and lm_head
-  // unless tied.
-  std::vector<LinearShape> linear_shapes() const;
   torch::Tensor load_tensor(const std::string& name, const std::vector<int64_t>& shape,
                             const std::string& needed_by) const;
   Linear load_linear(const LinearSpec& spec, const std::string& prefix,

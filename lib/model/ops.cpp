@@ -108,7 +108,11 @@ torch::Tensor activate(const torch::Tensor& x, Activation activation) {
 
 torch::Tensor run_linear(const Linear& linear, const torch::Tensor& x, const LinearHook* hook) {
   if (hook != nullptr && *hook) (*hook)(linear.name, x);
-  return torch::linear(x, linear.weight, optional_or_undefined(linear.bias));
+  torch::Tensor y = torch::linear(x, linear.weight, optional_or_undefined(linear.bias));
+  if (linear.lowrank) {
+    y = y + torch::linear(torch::linear(x, linear.lowrank->a), linear.lowrank->b);
+  }
+  return y;
 }
 
 torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos,

@@ -39,7 +39,8 @@ torch::Tensor rms_norm(const torch::Tensor& x, const Norm& norm, double eps);
 torch::Tensor layer_norm(const torch::Tensor& x, const Norm& norm, double eps);
 torch::Tensor activate(const torch::Tensor& x, Activation activation);
 
-// Calls the hook with the linear's full name and input, then returns x W^T + b.
+// Calls the hook with the linear's full name and input, then returns x W^T + b, plus
+// (x Aᵀ) Bᵀ when the linear has a low-rank path.
 torch::Tensor run_linear(const Linear& linear, const torch::Tensor& x, const LinearHook* hook);
 
 // x [B, heads, T, d]; cos/sin [T, d]: x * cos + rotate_half(x) * sin (apply_rotary_pos_emb).

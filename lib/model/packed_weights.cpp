@@ -13,6 +13,7 @@
 #include "lib/quant/pack_awq.h"
 #include "lib/quant/pack_compressed_tensors.h"
 #include "lib/quant/pack_gptq.h"
+#include "lib/sparse/pack_24_bitmask.h"
 
 namespace presso {
 namespace {
@@ -156,16 +157,23 @@ struct PackedWeights::Reader {
         q.problem("transform_config", "online transforms (rotations) are not supported");
       }
     }
+    bool sparse = false;
     if (auto s = raw.find("sparsity_config"); s != raw.end() && s->is_object() && !s->empty()) {
+      sparse = true;
       const std::string sparse_format = s->value("format", std::string("dense"));
-      if (sparse_format != "dense") {
+      // sparse-24-bitmask replaces a 2:4 linear's `.weight` (sparse_24_bitmask.py); which
+      // linears it compressed shows in the store (their `.bitmask`).
+      if (sparse_format == "sparse-24-bitmask") {
+        packed.sparse_24_ = true;
+      } else if (sparse_format != "dense") {
         q.problem("sparsity_config.format",
                   fmt::format("'{}' (compressed sparse weights) is not supported; {}",
                               sparse_format, kSupported));
       }
     }
+    // A model that is only pruned has a sparsity_config and no quantization groups.
     std::optional<ConfigReader> groups = q.optional_object("config_groups");
-    if (!groups) q.problem("config_groups", "missing (required object)");
+    if (!groups && !sparse) q.problem("config_groups", "missing (required object)");
     bool top_format_reported = false;
     if (groups) {
       for (const auto& [name, value] : raw.at("config_groups").items()) {
@@ -308,10 +316,10 @@ std::string PackedWeights::describe() const {
       }
       for (const auto& t : ignore_) ignore.push_back(t.text);
       return fmt::format(
-          "compressed-tensors pack-quantized (version {}): {}; ignore: {}",
+          "compressed-tensors pack-quantized (version {}): {}; ignore: {}{}",
           version_.empty() ? "unstated" : version_,
           groups.empty() ? "no packed groups" : fmt::format("{}", fmt::join(groups, "; ")),
-          names(ignore));
+          names(ignore), sparse_24_ ? "; 2:4 linears stored sparse-24-bitmask" : "");
     }
     case PackedMethod::kGptq:
       return fmt::format("gptq (checkpoint_format {}): {}, desc_act {}", version_,
@@ -337,12 +345,16 @@ bool PackedWeights::is_packed(const std::string& name, const TensorStore& store)
     case PackedMethod::kNone:
       return false;
     case PackedMethod::kCompressedTensors:
-      return group_of(name) != nullptr;
+      return group_of(name) != nullptr || sparse_24(name, store);
     case PackedMethod::kGptq:
     case PackedMethod::kAwq:
       return store.contains(name + ".qweight");
   }
   return false;
+}
+
+bool PackedWeights::sparse_24(const std::string& name, const TensorStore& store) const {
+  return sparse_24_ && store.contains(name + ".bitmask");
 }
 
 const QuantScheme& PackedWeights::scheme_of(const std::string& name) const {
@@ -355,7 +367,9 @@ const QuantScheme& PackedWeights::scheme_of(const std::string& name) const {
 std::vector<std::string> PackedWeights::stored_tensors(const std::string& name,
                                                        const TensorStore& store) const {
   std::vector<const char*> suffixes;
-  if (method_ == PackedMethod::kCompressedTensors) {
+  if (sparse_24(name, store)) {
+    suffixes = {".compressed", ".bitmask", ".shape"};
+  } else if (method_ == PackedMethod::kCompressedTensors) {
     suffixes = {".weight_packed", ".weight_scale", ".weight_zero_point", ".weight_shape",
                 ".weight_g_idx"};
   } else if (method_ != PackedMethod::kNone) {
@@ -369,6 +383,7 @@ std::vector<std::string> PackedWeights::stored_tensors(const std::string& name,
 
 QuantizedWeight PackedWeights::load(const std::string& name, const TensorStore& store, int64_t out,
                                     int64_t in) const {
+  if (sparse_24(name, store)) fail_internal("'{}' is stored sparse, not quantized", name);
   const QuantScheme& scheme = scheme_of(name);
   auto tensor = [&](const std::string& suffix) {
     if (!store.contains(name + suffix)) {
@@ -441,6 +456,16 @@ QuantizedWeight PackedWeights::load(const std::string& name, const TensorStore& 
 torch::Tensor PackedWeights::load_dequantized(const std::string& name, const TensorStore& store,
                                               int64_t out, int64_t in) const {
   torch::NoGradGuard no_grad;
+  if (sparse_24(name, store)) {
+    const torch::Tensor dense = unpack_sparse24_bitmask(
+        store.load(name + ".compressed", std::nullopt), store.load(name + ".bitmask", std::nullopt),
+        store.load(name + ".shape", std::nullopt), name);
+    if (dense.sizes() != torch::IntArrayRef({out, in})) {
+      fail_user("{}: '{}' decompresses to [{}], expected [{}, {}] from config.json", store.dir(),
+                name, fmt::join(dense.sizes(), ", "), out, in);
+    }
+    return dense.to(torch::kFloat32);
+  }
   return dequantize(load(name, store, out, in));
 }
 

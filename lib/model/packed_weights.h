@@ -34,8 +34,9 @@ class PackedWeights {
   std::string describe() const;
 
   // Whether linear `name` (full name, no suffix) is stored packed. compressed-tensors: the config
-  // decides (a config group targets it and `ignore` does not list it); GPTQ / AWQ, whose configs
-  // name no modules: `<name>.qweight` is in the store.
+  // decides (a config group targets it and `ignore` does not list it), or it is stored
+  // `sparse-24-bitmask` (its `.bitmask` is in the store); GPTQ / AWQ, whose configs name no
+  // modules: `<name>.qweight` is in the store.
   bool is_packed(const std::string& name, const TensorStore& store) const;
   // The stored tensors of a packed linear that are present in `store`, in layout order.
   std::vector<std::string> stored_tensors(const std::string& name, const TensorStore& store) const;
@@ -43,7 +44,7 @@ class PackedWeights {
   // directory and tensor when one is missing or its shape disagrees.
   QuantizedWeight load(const std::string& name, const TensorStore& store, int64_t out,
                        int64_t in) const;
-  // dequantize(load(...)): fp32 [out, in] on the CPU.
+  // dequantize(load(...)), or a sparse-24-bitmask linear decompressed: fp32 [out, in] on the CPU.
   torch::Tensor load_dequantized(const std::string& name, const TensorStore& store, int64_t out,
                                  int64_t in) const;
 
@@ -63,6 +64,7 @@ class PackedWeights {
   struct Reader;  // parse()'s per-method readers (packed_weights.cpp)
 
   const Group* group_of(const std::string& name) const;  // compressed-tensors only
+  bool sparse_24(const std::string& name, const TensorStore& store) const;
   const QuantScheme& scheme_of(const std::string& name) const;
 
   PackedMethod method_ = PackedMethod::kNone;
@@ -72,6 +74,7 @@ class PackedWeights {
   std::vector<Group> groups_;
   std::vector<Target> ignore_;
   std::vector<std::string> not_converted_;  // AWQ modules_to_not_convert
+  bool sparse_24_ = false;  // compressed-tensors sparsity_config format sparse-24-bitmask
 };
 
 }  // namespace presso

@@ -3,10 +3,16 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 namespace presso {
 
 // Levenshtein distance, for "did you mean" hints on misspelt keys and tensor names.
 size_t edit_distance(const std::string& a, const std::string& b);
+
+// Lines that differ only in one block index (the digits of a ".N." in a tensor name) become one
+// line naming the indices, so a problem of every block reads once:
+// "model.layers.{0-5}.self_attn.q_proj has 384 columns". Order of first appearance is kept.
+std::vector<std::string> fold_block_indices(const std::vector<std::string>& lines);
 
 }  // namespace presso

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "lib/common/errors.h"
+#include "lib/common/text.h"
 
 namespace presso {
 
@@ -56,7 +57,9 @@ CompressionPlan plan_compression(const std::string& recipe_path, const Model& mo
         "{}: the recipe's passes need calibration data: give a calibration file with --calib",
         recipe_path));
   }
-  if (!problems.empty()) throw UserError(fmt::format("{}", fmt::join(problems, "\n")));
+  if (!problems.empty()) {
+    throw UserError(fmt::format("{}", fmt::join(fold_block_indices(problems), "\n")));
+  }
   return job;
 }
 

@@ -14,6 +14,7 @@
 
 #include "lib/common/errors.h"
 #include "lib/common/files.h"
+#include "lib/common/text.h"
 #include "lib/export/lora_adapter.h"
 #include "lib/export/quantization_config.h"
 #include "lib/io/safetensors.h"

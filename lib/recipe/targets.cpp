@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "lib/common/errors.h"
+#include "lib/common/text.h"
 #include "lib/recipe/recipe.h"
 
 namespace presso {
@@ -145,7 +146,8 @@ Plan resolve_plan(const Recipe& recipe, const std::vector<PassSchema>& schemas,
   }
   if (!problems.empty()) {
     std::string message;
-    for (const auto& problem : problems) message += (message.empty() ? "" : "\n") + problem;
+    for (const auto& problem : fold_block_indices(problems))
+      message += (message.empty() ? "" : "\n") + problem;
     throw UserError(message);
   }
   return plan;

@@ -229,20 +229,29 @@ std::vector<int32_t> read_json_ids(const std::string& path, int64_t vocab_size) 
   return ids;
 }
 
-std::vector<int32_t> load_calibration_tokens(const CalibrationSource& source,
-                                             const Tokenizer& tokenizer) {
+bool calibration_needs_tokenizer(const CalibrationSource& source) {
   const CalibFormat format =
       source.format == CalibFormat::kAuto ? detect_calib_format(source.path) : source.format;
+  return format == CalibFormat::kText || format == CalibFormat::kJsonl;
+}
+
+std::vector<int32_t> load_calibration_tokens(const CalibrationSource& source,
+                                             const Tokenizer* tokenizer) {
+  const CalibFormat format =
+      source.format == CalibFormat::kAuto ? detect_calib_format(source.path) : source.format;
+  if (!tokenizer && (calibration_needs_tokenizer(source) || !source.vocab_size)) {
+    fail_internal("load_calibration_tokens: {} needs a tokenizer", source.path);
+  }
   const int64_t vocab_size =
-      source.vocab_size.value_or(static_cast<int64_t>(tokenizer.vocab_size()));
+      source.vocab_size ? *source.vocab_size : static_cast<int64_t>(tokenizer->vocab_size());
   switch (format) {
     case CalibFormat::kText: {
       const std::string text = read_file_bytes(source.path);
       if (text.empty()) fail_user("{}: empty file", source.path);
-      return tokenizer.encode(text, /*add_special_tokens=*/false);
+      return tokenizer->encode(text, /*add_special_tokens=*/false);
     }
     case CalibFormat::kJsonl:
-      return tokenize_documents(read_jsonl_texts(source.path, source.field), tokenizer,
+      return tokenize_documents(read_jsonl_texts(source.path, source.field), *tokenizer,
                                 source.document_separator);
     case CalibFormat::kSafetensors:
       return read_safetensors_ids(source.path, vocab_size);

@@ -48,9 +48,16 @@ struct CalibrationSource {
 
 // The calibration token stream of `source` in its (possibly detected) format. Text is tokenized
 // without special tokens, as in evaluation; pre-tokenized files ignore `tokenizer` except for the
-// vocabulary size when `source.vocab_size` is unset.
+// vocabulary size when `source.vocab_size` is unset. `tokenizer` may be null for pre-tokenized
+// files with `source.vocab_size` set (a checkpoint without tokenizer.json can still calibrate).
 std::vector<int32_t> load_calibration_tokens(const CalibrationSource& source,
-                                             const Tokenizer& tokenizer);
+                                             const Tokenizer* tokenizer);
+inline std::vector<int32_t> load_calibration_tokens(const CalibrationSource& source,
+                                                    const Tokenizer& tokenizer) {
+  return load_calibration_tokens(source, &tokenizer);
+}
+// Whether `source` (its format detected when auto) is text that needs the model's tokenizer.
+bool calibration_needs_tokenizer(const CalibrationSource& source);
 
 // The building blocks of load_calibration_tokens, usable without a tokenizer.
 

@@ -35,12 +35,14 @@ double seconds_since(Clock::time_point start) {
 torch::Tensor calibration_windows(const CompressOptions& options, const Model& model) {
   if (options.calibration.path.empty()) return {};
   CalibrationSource source = options.calibration;
-  Tokenizer tokenizer = Tokenizer::from_model_dir(model.dir());
   if (!source.document_separator && model.config().eos_token_id) {
     source.document_separator = static_cast<int32_t>(*model.config().eos_token_id);
   }
   if (!source.vocab_size) source.vocab_size = model.config().vocab_size;
-  std::vector<int32_t> tokens = load_calibration_tokens(source, tokenizer);
+  // Pre-tokenized data needs no tokenizer.json (nor does the checkpoint have to ship one).
+  std::optional<Tokenizer> tokenizer;
+  if (calibration_needs_tokenizer(source)) tokenizer = Tokenizer::from_model_dir(model.dir());
+  std::vector<int32_t> tokens = load_calibration_tokens(source, tokenizer ? &*tokenizer : nullptr);
   try {
     return sample_windows(tokens, options.nsamples, options.seqlen, options.seed);
   } catch (const UserError& e) {

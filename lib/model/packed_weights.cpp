@@ -231,7 +231,7 @@ struct PackedWeights::Reader {
                         "per-module overrides (GPTQModel `dynamic`) are not supported");
   }
 
-  static void awq(PackedWeights& packed, ConfigReader& q) {
+  static void awq(PackedWeights& packed, ConfigReader& q, const json&) {
     packed.method_ = PackedMethod::kAwq;
     packed.version_ = lower(q.string_or("version", "gemm"));
     if (packed.version_ != "gemm") {
@@ -262,6 +262,173 @@ struct PackedWeights::Reader {
     packed.not_converted_ =
         q.optional_string_list("modules_to_not_convert").value_or(std::vector<std::string>{});
   }
+
+  // --- What each method's packed linears look like once parsed.
+
+  static std::string names(const std::vector<std::string>& list) {
+    if (list.empty()) return std::string("none");
+    std::vector<std::string> shown(list.begin(), list.begin() + std::min<size_t>(list.size(), 3));
+    return fmt::format("{}{}", fmt::join(shown, ", "),
+                       list.size() > 3 ? fmt::format(" and {} more", list.size() - 3) : "");
+  }
+
+  static std::string describe_compressed_tensors(const PackedWeights& p) {
+    std::vector<std::string> groups, ignore;
+    for (const auto& g : p.groups_) {
+      std::vector<std::string> targets;
+      for (const auto& t : g.targets) targets.push_back(t.text);
+      groups.push_back(fmt::format("{} {}{} -> {}", g.name, describe_scheme(g.scheme),
+                                   g.actorder_group ? " with g_idx" : "", names(targets)));
+    }
+    for (const auto& t : p.ignore_) ignore.push_back(t.text);
+    return fmt::format(
+        "compressed-tensors pack-quantized (version {}): {}; ignore: {}{}",
+        p.version_.empty() ? "unstated" : p.version_,
+        groups.empty() ? "no packed groups" : fmt::format("{}", fmt::join(groups, "; ")),
+        names(ignore), p.sparse_24_ ? "; 2:4 linears stored sparse-24-bitmask" : "");
+  }
+
+  static std::string describe_gptq(const PackedWeights& p) {
+    return fmt::format("gptq (checkpoint_format {}): {}, desc_act {}", p.version_,
+                       describe_scheme(p.scheme_), p.desc_act_ ? "true" : "false");
+  }
+
+  static std::string describe_awq(const PackedWeights& p) {
+    return fmt::format("awq (version {}): {}; modules_to_not_convert: {}", p.version_,
+                       describe_scheme(p.scheme_), names(p.not_converted_));
+  }
+
+  // compressed-tensors: the config decides; GPTQ / AWQ name no modules, the store does.
+  static bool in_config(const PackedWeights& p, const std::string& name, const TensorStore&) {
+    return p.group_of(name) != nullptr;
+  }
+  static bool has_qweight(const PackedWeights&, const std::string& name, const TensorStore& store) {
+    return store.contains(name + ".qweight");
+  }
+
+  // The stored tensors of one packed linear, with messages naming the directory and tensor.
+  struct Stored {
+    const TensorStore& store;
+    const std::string& name;
+    const QuantScheme& scheme;
+    int64_t out, in;
+
+    torch::Tensor tensor(const std::string& suffix) const {
+      if (!store.contains(name + suffix)) {
+        fail_user(
+            "{}: tensor '{}{}' is missing from the checkpoint (config.json's "
+            "quantization_config says '{}' is stored packed)",
+            store.dir(), name, suffix, name);
+      }
+      return store.load(name + suffix, std::nullopt);
+    }
+    std::optional<torch::Tensor> optional_tensor(const std::string& suffix) const {
+      if (!store.contains(name + suffix)) return std::nullopt;
+      return store.load(name + suffix, std::nullopt);
+    }
+    void expect_shape(const std::string& suffix, const std::vector<int64_t>& shape) const {
+      const std::vector<int64_t>& actual = store.info(name + suffix).shape;
+      if (actual != shape) {
+        fail_user(
+            "{}: tensor '{}{}' has shape [{}], expected [{}] for a {} linear [{}, {}] from "
+            "config.json",
+            store.dir(), name, suffix, fmt::join(actual, ", "), fmt::join(shape, ", "),
+            describe_scheme(scheme), out, in);
+      }
+    }
+  };
+
+  static QuantizedWeight load_compressed_tensors(const Stored& s) {
+    CompressedTensorsPacked packed;
+    packed.weight_shape = s.tensor(".weight_shape");
+    const torch::Tensor shape = packed.weight_shape.to(torch::kLong).flatten();
+    std::vector<int64_t> values;
+    for (int64_t i = 0; i < shape.numel(); ++i) values.push_back(shape[i].item<int64_t>());
+    if (values != std::vector<int64_t>{s.out, s.in}) {
+      fail_user("{}: tensor '{}.weight_shape' holds [{}], expected [{}, {}] from config.json",
+                s.store.dir(), s.name, fmt::join(values, ", "), s.out, s.in);
+    }
+    packed.weight_packed = s.tensor(".weight_packed");
+    packed.weight_scale = s.tensor(".weight_scale");
+    packed.weight_zero_point = s.optional_tensor(".weight_zero_point");
+    packed.weight_g_idx = s.optional_tensor(".weight_g_idx");
+    return unpack_compressed_tensors(packed, s.scheme, s.name);
+  }
+
+  static QuantizedWeight load_gptq(const Stored& s) {
+    GptqPacked packed;
+    packed.qweight = s.tensor(".qweight");
+    s.expect_shape(".qweight", {s.in * s.scheme.bits / 32, s.out});
+    packed.qzeros = s.tensor(".qzeros");
+    packed.scales = s.tensor(".scales");
+    if (auto g_idx = s.optional_tensor(".g_idx")) {
+      packed.g_idx = *g_idx;
+    } else {
+      const int64_t group_size = effective_group_size(s.scheme, s.in);
+      packed.g_idx = torch::arange(s.in / group_size, torch::kInt32).repeat_interleave(group_size);
+    }
+    return unpack_gptq_v1(packed, s.scheme, s.name);
+  }
+
+  static QuantizedWeight load_awq(const Stored& s) {
+    AwqPacked packed;
+    packed.qweight = s.tensor(".qweight");
+    s.expect_shape(".qweight", {s.in, s.out / 8});
+    packed.qzeros = s.tensor(".qzeros");
+    packed.scales = s.tensor(".scales");
+    return unpack_awq_gemm(packed, s.scheme, s.name);
+  }
+
+  // One row per quant_method presso reads: how its config parses, how it reads in `inspect`,
+  // which linears it packs, their stored tensors, and how one is unpacked.
+  struct Method {
+    PackedMethod id;
+    const char* quant_method;
+    void (*parse)(PackedWeights&, ConfigReader&, const json&);
+    std::string (*describe)(const PackedWeights&);
+    bool (*is_packed)(const PackedWeights&, const std::string&, const TensorStore&);
+    std::vector<const char*> suffixes;
+    QuantizedWeight (*load)(const Stored&);
+  };
+
+  static const std::vector<Method>& methods() {
+    static const std::vector<Method> table = {
+        {PackedMethod::kCompressedTensors,
+         "compressed-tensors",
+         compressed_tensors,
+         describe_compressed_tensors,
+         in_config,
+         {".weight_packed", ".weight_scale", ".weight_zero_point", ".weight_shape",
+          ".weight_g_idx"},
+         load_compressed_tensors},
+        {PackedMethod::kGptq,
+         "gptq",
+         gptq,
+         describe_gptq,
+         has_qweight,
+         {".qweight", ".qzeros", ".scales", ".g_idx"},
+         load_gptq},
+        {PackedMethod::kAwq,
+         "awq",
+         awq,
+         describe_awq,
+         has_qweight,
+         {".qweight", ".qzeros", ".scales", ".g_idx"},
+         load_awq},
+    };
+    return table;
+  }
+
+  static const Method* find(PackedMethod id) {
+    for (const auto& method : methods())
+      if (method.id == id) return &method;
+    return nullptr;
+  }
+  static const Method* find(const std::string& quant_method) {
+    for (const auto& method : methods())
+      if (quant_method == method.quant_method) return &method;
+    return nullptr;
+  }
 };
 
 PackedWeights PackedWeights::parse(const std::string& quantization_config,
@@ -279,17 +446,13 @@ PackedWeights PackedWeights::parse(const std::string& quantization_config,
   std::optional<ConfigReader> reader = top.optional_object("quantization_config");
   if (reader) {
     ConfigReader& q = *reader;
-    const std::string method = q.string_or("quant_method", "");
-    if (method.empty()) {
+    const std::string name = q.string_or("quant_method", "");
+    if (name.empty()) {
       q.problem("quant_method", fmt::format("missing; {}", kSupported));
-    } else if (method == "compressed-tensors") {
-      Reader::compressed_tensors(packed, q, raw);
-    } else if (method == "gptq") {
-      Reader::gptq(packed, q, raw);
-    } else if (method == "awq") {
-      Reader::awq(packed, q);
+    } else if (const Reader::Method* method = Reader::find(name)) {
+      method->parse(packed, q, raw);
     } else {
-      q.problem("quant_method", fmt::format("'{}' is not supported; {}", method, kSupported));
+      q.problem("quant_method", fmt::format("'{}' is not supported; {}", name, kSupported));
     }
   }
   top.throw_if_problems();
@@ -297,38 +460,8 @@ PackedWeights PackedWeights::parse(const std::string& quantization_config,
 }
 
 std::string PackedWeights::describe() const {
-  auto names = [](const std::vector<std::string>& list) {
-    if (list.empty()) return std::string("none");
-    std::vector<std::string> shown(list.begin(), list.begin() + std::min<size_t>(list.size(), 3));
-    return fmt::format("{}{}", fmt::join(shown, ", "),
-                       list.size() > 3 ? fmt::format(" and {} more", list.size() - 3) : "");
-  };
-  switch (method_) {
-    case PackedMethod::kNone:
-      return "none";
-    case PackedMethod::kCompressedTensors: {
-      std::vector<std::string> groups, ignore;
-      for (const auto& g : groups_) {
-        std::vector<std::string> targets;
-        for (const auto& t : g.targets) targets.push_back(t.text);
-        groups.push_back(fmt::format("{} {}{} -> {}", g.name, describe_scheme(g.scheme),
-                                     g.actorder_group ? " with g_idx" : "", names(targets)));
-      }
-      for (const auto& t : ignore_) ignore.push_back(t.text);
-      return fmt::format(
-          "compressed-tensors pack-quantized (version {}): {}; ignore: {}{}",
-          version_.empty() ? "unstated" : version_,
-          groups.empty() ? "no packed groups" : fmt::format("{}", fmt::join(groups, "; ")),
-          names(ignore), sparse_24_ ? "; 2:4 linears stored sparse-24-bitmask" : "");
-    }
-    case PackedMethod::kGptq:
-      return fmt::format("gptq (checkpoint_format {}): {}, desc_act {}", version_,
-                         describe_scheme(scheme_), desc_act_ ? "true" : "false");
-    case PackedMethod::kAwq:
-      return fmt::format("awq (version {}): {}; modules_to_not_convert: {}", version_,
-                         describe_scheme(scheme_), names(not_converted_));
-  }
-  return "?";
+  const Reader::Method* method = Reader::find(method_);
+  return method ? method->describe(*this) : "none";
 }
 
 const PackedWeights::Group* PackedWeights::group_of(const std::string& name) const {
@@ -341,39 +474,26 @@ const PackedWeights::Group* PackedWeights::group_of(const std::string& name) con
 }
 
 bool PackedWeights::is_packed(const std::string& name, const TensorStore& store) const {
-  switch (method_) {
-    case PackedMethod::kNone:
-      return false;
-    case PackedMethod::kCompressedTensors:
-      return group_of(name) != nullptr || sparse_24(name, store);
-    case PackedMethod::kGptq:
-    case PackedMethod::kAwq:
-      return store.contains(name + ".qweight");
-  }
-  return false;
+  const Reader::Method* method = Reader::find(method_);
+  return method && (method->is_packed(*this, name, store) || sparse_24(name, store));
 }
 
 bool PackedWeights::sparse_24(const std::string& name, const TensorStore& store) const {
   return sparse_24_ && store.contains(name + ".bitmask");
 }
-
 const QuantScheme& PackedWeights::scheme_of(const std::string& name) const {
   if (method_ != PackedMethod::kCompressedTensors) return scheme_;
   const Group* group = group_of(name);
   if (group == nullptr) fail_internal("'{}' is not a packed linear", name);
   return group->scheme;
 }
-
 std::vector<std::string> PackedWeights::stored_tensors(const std::string& name,
                                                        const TensorStore& store) const {
   std::vector<const char*> suffixes;
   if (sparse_24(name, store)) {
     suffixes = {".compressed", ".bitmask", ".shape"};
-  } else if (method_ == PackedMethod::kCompressedTensors) {
-    suffixes = {".weight_packed", ".weight_scale", ".weight_zero_point", ".weight_shape",
-                ".weight_g_idx"};
-  } else if (method_ != PackedMethod::kNone) {
-    suffixes = {".qweight", ".qzeros", ".scales", ".g_idx"};
+  } else if (const Reader::Method* method = Reader::find(method_)) {
+    suffixes = method->suffixes;
   }
   std::vector<std::string> names;
   for (const char* suffix : suffixes)
@@ -384,73 +504,9 @@ std::vector<std::string> PackedWeights::stored_tensors(const std::string& name,
 QuantizedWeight PackedWeights::load(const std::string& name, const TensorStore& store, int64_t out,
                                     int64_t in) const {
   if (sparse_24(name, store)) fail_internal("'{}' is stored sparse, not quantized", name);
-  const QuantScheme& scheme = scheme_of(name);
-  auto tensor = [&](const std::string& suffix) {
-    if (!store.contains(name + suffix)) {
-      fail_user(
-          "{}: tensor '{}{}' is missing from the checkpoint (config.json's "
-          "quantization_config says '{}' is stored packed)",
-          store.dir(), name, suffix, name);
-    }
-    return store.load(name + suffix, std::nullopt);
-  };
-  auto optional_tensor = [&](const std::string& suffix) -> std::optional<torch::Tensor> {
-    if (!store.contains(name + suffix)) return std::nullopt;
-    return store.load(name + suffix, std::nullopt);
-  };
-  auto expect_shape = [&](const std::string& suffix, const std::vector<int64_t>& shape) {
-    const std::vector<int64_t>& actual = store.info(name + suffix).shape;
-    if (actual != shape) {
-      fail_user(
-          "{}: tensor '{}{}' has shape [{}], expected [{}] for a {} linear [{}, {}] from "
-          "config.json",
-          store.dir(), name, suffix, fmt::join(actual, ", "), fmt::join(shape, ", "),
-          describe_scheme(scheme), out, in);
-    }
-  };
-  switch (method_) {
-    case PackedMethod::kCompressedTensors: {
-      CompressedTensorsPacked packed;
-      packed.weight_shape = tensor(".weight_shape");
-      const torch::Tensor shape = packed.weight_shape.to(torch::kLong).flatten();
-      std::vector<int64_t> values;
-      for (int64_t i = 0; i < shape.numel(); ++i) values.push_back(shape[i].item<int64_t>());
-      if (values != std::vector<int64_t>{out, in}) {
-        fail_user("{}: tensor '{}.weight_shape' holds [{}], expected [{}, {}] from config.json",
-                  store.dir(), name, fmt::join(values, ", "), out, in);
-      }
-      packed.weight_packed = tensor(".weight_packed");
-      packed.weight_scale = tensor(".weight_scale");
-      packed.weight_zero_point = optional_tensor(".weight_zero_point");
-      packed.weight_g_idx = optional_tensor(".weight_g_idx");
-      return unpack_compressed_tensors(packed, scheme, name);
-    }
-    case PackedMethod::kGptq: {
-      GptqPacked packed;
-      packed.qweight = tensor(".qweight");
-      expect_shape(".qweight", {in * scheme.bits / 32, out});
-      packed.qzeros = tensor(".qzeros");
-      packed.scales = tensor(".scales");
-      if (auto g_idx = optional_tensor(".g_idx")) {
-        packed.g_idx = *g_idx;
-      } else {
-        const int64_t group_size = effective_group_size(scheme, in);
-        packed.g_idx = torch::arange(in / group_size, torch::kInt32).repeat_interleave(group_size);
-      }
-      return unpack_gptq_v1(packed, scheme, name);
-    }
-    case PackedMethod::kAwq: {
-      AwqPacked packed;
-      packed.qweight = tensor(".qweight");
-      expect_shape(".qweight", {in, out / 8});
-      packed.qzeros = tensor(".qzeros");
-      packed.scales = tensor(".scales");
-      return unpack_awq_gemm(packed, scheme, name);
-    }
-    case PackedMethod::kNone:
-      break;
-  }
-  fail_internal("'{}' is not a packed linear", name);
+  const Reader::Method* method = Reader::find(method_);
+  if (!method) fail_internal("'{}' is not a packed linear", name);
+  return method->load(Reader::Stored{store, name, scheme_of(name), out, in});
 }
 
 torch::Tensor PackedWeights::load_dequantized(const std::string& name, const TensorStore& store,

@@ -59,7 +59,6 @@ class MagnitudePass : public Pass {
                               name);
       }
       set_mask(state, mask);
-      state.metrics["sparsity"] = mask_sparsity(*state.mask);
     }
   }
 

@@ -19,11 +19,11 @@
 #include "tests/temp_dir.h"
 
 namespace fs = std::filesystem;
-using presso::test::TempDir;
 using presso::SafetensorsFile;
 using presso::SafetensorsWriter;
 using presso::StDtype;
 using presso::TensorStore;
+using presso::test::TempDir;
 
 namespace {
 
@@ -188,7 +188,7 @@ TEST_CASE("the writer refuses duplicate names, reserved names and unsupported dt
   CHECK_FALSE(fs::exists(dir.file("w.safetensors.tmp")));
 }
 
-TEST_CASE("loading converts on request; bf16 and f16 upcast as torch converts", "[unit]") {
+TEST_CASE("loading converts on request, and bf16 and f16 upcast as torch converts", "[unit]") {
   TempDir dir("convert");
   std::string path = dir.file("c.safetensors");
   torch::Tensor bf16 = sample_tensor(torch::kBFloat16);

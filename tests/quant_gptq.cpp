@@ -312,7 +312,7 @@ TEST_CASE("dead inputs get zero weights and the per-channel grid of the original
   }
 }
 
-TEST_CASE("act order with dynamic groups saves g_idx; static groups need none", "[unit]") {
+TEST_CASE("act order with dynamic groups saves g_idx, static groups need none", "[unit]") {
   const Layer layer = random_layer(16, 128, 6000);
   GptqOptions options;
   options.scheme = QuantScheme{4, 32, true};

@@ -3,7 +3,7 @@
 namespace presso {
 
 const PassRegistry& pass_registry() {
-  static const PassRegistry registry = {rtn_pass(), gptq_pass(), magnitude_pass()};
+  static const PassRegistry registry = {rtn_pass(), gptq_pass(), magnitude_pass(), lowrank_pass()};
   return registry;
 }
 

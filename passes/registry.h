@@ -12,6 +12,7 @@ namespace presso {
 PassFactory rtn_pass();        // passes/rtn.cpp
 PassFactory gptq_pass();       // passes/gptq.cpp
 PassFactory magnitude_pass();  // passes/magnitude.cpp
+PassFactory lowrank_pass();    // passes/lowrank.cpp
 
 // Every pass presso has, in the order `presso list` shows them.
 const PassRegistry& pass_registry();

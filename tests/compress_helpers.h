@@ -16,11 +16,13 @@
 
 namespace presso::test {
 
-// Perplexity of `model_dir` on `text` over the first `windows` windows of `seqlen` tokens.
+// Perplexity of `model_dir` (with a PEFT adapter when given) on `text` over the first `windows`
+// windows of `seqlen` tokens.
 inline double perplexity(const std::string& model_dir, const std::string& text, int64_t windows,
-                         int64_t seqlen = 512) {
+                         int64_t seqlen = 512, const std::string& adapter_dir = "") {
   EvalOptions options;
   options.model_dir = model_dir;
+  options.adapter_dir = adapter_dir;
   options.data_path = text;
   options.seqlen = seqlen;
   options.max_windows = windows;

@@ -1,4 +1,5 @@
 // `presso compress`: one-shot compression of a checkpoint with a recipe.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -71,6 +72,15 @@ void print_summary(const CompressReport& report, const CompressOptions& options)
     std::printf("relative output error: mean %.4f, max %.4f (%s)\n", sum / measured, worst,
                 worst_name.c_str());
   }
+  if (report.lowrank_parameters > 0) {
+    const std::string where = options.merge_adapter ? std::string("merged into the weights")
+                                                    : "in " + options.output_dir + "/adapter";
+    std::printf("low-rank paths: %lld parameters (%.2f %% of the model), %s\n",
+                static_cast<long long>(report.lowrank_parameters),
+                100.0 * static_cast<double>(report.lowrank_parameters) /
+                    static_cast<double>(std::max<int64_t>(report.model_parameters, 1)),
+                where.c_str());
+  }
   std::printf("wrote %s (%s)\n", options.output_dir.c_str(), output_format_name(options.format));
   if (!options.dense_output_dir.empty()) {
     std::printf("wrote %s (dense)\n", options.dense_output_dir.c_str());
@@ -119,6 +129,9 @@ void add_compress_command(CLI::App& app) {
       ->required();
   cmd->add_option("--format", *format, "compressed-tensors | gptq | awq | dense")
       ->capture_default_str();
+  cmd->add_flag("--merge-adapter", options->merge_adapter,
+                "with --format dense: add the low-rank paths (lowrank pass) into the weights "
+                "instead of writing OUT/adapter/");
   cmd->add_option("--dense-copy", options->dense_output_dir,
                   "also write the dense (dequantized) export of the same run here");
   cmd->add_option("--nsamples", options->nsamples, "calibration windows")

@@ -131,6 +131,14 @@ CompressReport compress_model(const CompressOptions& options, const PassRegistry
     writers.push_back(std::make_unique<CheckpointWriter>(
         OutputFormat::kDense, options.dense_output_dir, model, options.overwrite));
   }
+  if (options.merge_adapter) {
+    if (options.format != OutputFormat::kDense) {
+      fail_user(
+          "--merge-adapter needs --format dense (a packed format stores the codes; the "
+          "low-rank paths go to its adapter/)");
+    }
+    writers.front()->merge_lowrank();
+  }
   for (auto& writer : writers) writer->set_plan(job.stored);
   BlockWriter block_writer(model, writers);
   prepare_passes(job, model);
@@ -193,6 +201,10 @@ CompressReport compress_model(const CompressOptions& options, const PassRegistry
       std::vector<std::string> passes;
       for (size_t selected : it->second->passes) passes.push_back(job.recipe.passes[selected].pass);
       report.layers.push_back(layer_report(state, passes, meter));
+      if (state.linear->lowrank) {
+        report.lowrank_parameters +=
+            state.linear->lowrank->a.numel() + state.linear->lowrank->b.numel();
+      }
       for (const auto& note : state.notes) {
         if (callbacks.on_warning) callbacks.on_warning(linear.name + ": " + note);
       }
@@ -212,6 +224,7 @@ CompressReport compress_model(const CompressOptions& options, const PassRegistry
   report.device = device.str();
   report.activations_dtype = options.bf16_activations ? "bfloat16" : "float32";
   report.warnings = job.notes;
+  report.model_parameters = model.parameter_count();
   if (windows.defined()) {
     report.calibration =
         CalibrationReport{options.calibration.path, calib_format_name(options.calibration.format),

@@ -29,6 +29,8 @@ struct CompressOptions {
   OutputFormat format = OutputFormat::kCompressedTensors;
   // Also write the dense (dequantized) export of the same run here; empty: none.
   std::string dense_output_dir;
+  // With format dense: low-rank paths added into the weights instead of written as an adapter.
+  bool merge_adapter = false;
   bool overwrite = false;
   // Calibration text; its path may be empty only when no pass needs statistics (then no output
   // errors are measured either).

@@ -59,6 +59,8 @@ json CompressReport::to_json() const {
                                           {"seqlen", calibration->seqlen},
                                           {"seed", calibration->seed}}
                                    : json(nullptr);
+  out["model_parameters"] = model_parameters;
+  out["lowrank_parameters"] = lowrank_parameters;
   out["seconds_total"] = seconds_total;
   out["peak_rss_mib"] = optional_json(peak_rss_mib);
   return out;

@@ -56,6 +56,8 @@ struct CompressReport {
   std::optional<CalibrationReport> calibration;
   std::vector<LayerReport> layers;
   std::vector<BlockTimings> blocks;
+  int64_t model_parameters = 0;    // of the source model, as transformers counts them
+  int64_t lowrank_parameters = 0;  // Σ rank·(in + out) of the low-rank paths (the adapter)
   double seconds_total = 0;
   std::optional<double> peak_rss_mib;
 

@@ -9,9 +9,10 @@
 #include "lib/common/errors.h"
 #include "lib/common/files.h"
 #include "lib/common/progress.h"
-#include "lib/eval/runtime.h"
 #include "lib/eval/perplexity.h"
+#include "lib/eval/runtime.h"
 #include "lib/model/model.h"
+#include "lib/model/peft_adapter.h"
 #include "lib/tokenizer/tokenizer.h"
 
 namespace presso {
@@ -25,8 +26,7 @@ double parse_fraction(const std::string& text, const std::string& what) {
   }
   char* end = nullptr;
   const double value = std::strtod(number.c_str(), &end);
-  if (number.empty() || end != number.c_str() + number.size() || !std::isfinite(value) ||
-      value < 0)
+  if (number.empty() || end != number.c_str() + number.size() || !std::isfinite(value) || value < 0)
     fail_user("{} '{}': expected a non-negative fraction such as 0.01 or a percentage such as 1%",
               what, text);
   return percent ? value / 100.0 : value;
@@ -42,8 +42,9 @@ double baseline_ppl(const std::string& path) {
     fail_user("{}: not valid JSON: {}", path, e.what());
   }
   if (!report.is_object() || !report.contains("ppl") || !report["ppl"].is_number())
-    fail_user("{}: key 'ppl' (a number) is missing; expected a report written by presso eval --json",
-              path);
+    fail_user(
+        "{}: key 'ppl' (a number) is missing; expected a report written by presso eval --json",
+        path);
   return report["ppl"].get<double>();
 }
 
@@ -59,6 +60,11 @@ nlohmann::json run_eval(const EvalOptions& options) {
 
   const std::string text = read_file_bytes(options.data_path);
   Model model = Model::open(options.model_dir);
+  if (!options.adapter_dir.empty()) {
+    std::vector<std::string> linears;
+    for (const auto& linear : model.linears()) linears.push_back(linear.name);
+    model.set_lowrank_paths(read_peft_adapter(options.adapter_dir, linears));
+  }
   model.to(device);
   const Tokenizer tokenizer = Tokenizer::from_model_dir(options.model_dir);
   const auto tokenize_start = std::chrono::steady_clock::now();
@@ -96,6 +102,8 @@ nlohmann::json run_eval(const EvalOptions& options) {
       {"tokens_per_second", result.tokens_per_second},
       {"tokenize_seconds", tokenize_seconds},
       {"model", options.model_dir},
+      {"adapter",
+       options.adapter_dir.empty() ? nlohmann::json(nullptr) : nlohmann::json(options.adapter_dir)},
       {"model_type", model.config().model_type},
       {"data", options.data_path},
       {"device", device.str()},
@@ -108,19 +116,21 @@ nlohmann::json run_eval(const EvalOptions& options) {
   if (base_ppl) {
     const double increase = result.ppl / *base_ppl - 1.0;
     regressed = options.max_increase && increase > *options.max_increase;
-    report["baseline"] = {{"path", options.baseline_path},
-                          {"ppl", *base_ppl},
-                          {"increase", increase},
-                          {"max_increase", options.max_increase ? nlohmann::json(*options.max_increase)
-                                                                : nlohmann::json(nullptr)},
-                          {"passed", !regressed}};
+    report["baseline"] = {
+        {"path", options.baseline_path},
+        {"ppl", *base_ppl},
+        {"increase", increase},
+        {"max_increase",
+         options.max_increase ? nlohmann::json(*options.max_increase) : nlohmann::json(nullptr)},
+        {"passed", !regressed}};
   }
   if (!options.json_path.empty()) write_file_atomically(options.json_path, report.dump(2) + "\n");
   if (regressed)
-    throw RegressionError(fmt::format(
-        "perplexity {:.4f} is {:.2f}% above the baseline {:.4f} ({}), more than the allowed {:.2f}%",
-        result.ppl, 100.0 * report["baseline"]["increase"].get<double>(), *base_ppl,
-        options.baseline_path, 100.0 * *options.max_increase));
+    throw RegressionError(
+        fmt::format("perplexity {:.4f} is {:.2f}% above the baseline {:.4f} ({}), more than the "
+                    "allowed {:.2f}%",
+                    result.ppl, 100.0 * report["baseline"]["increase"].get<double>(), *base_ppl,
+                    options.baseline_path, 100.0 * *options.max_increase));
   return report;
 }
 

@@ -3,23 +3,23 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 namespace presso {
 
 struct EvalOptions {
   std::string model_dir;
+  std::string adapter_dir;  // a PEFT LoRA adapter evaluated with the model; empty: none
   std::string data_path;
   int64_t seqlen = 512;
   std::optional<int64_t> max_windows;
   int64_t batch_size = 0;  // 0 = auto_batch_size()
   std::string device = "cpu";
-  std::string json_path;                  // empty: no report file
-  std::string baseline_path;              // empty: no gate
-  std::optional<double> max_increase;     // fraction (0.01 = 1 %); needs baseline_path
+  std::string json_path;               // empty: no report file
+  std::string baseline_path;           // empty: no gate
+  std::optional<double> max_increase;  // fraction (0.01 = 1 %); needs baseline_path
   bool progress = true;
 };
 

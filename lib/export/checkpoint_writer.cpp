@@ -129,6 +129,7 @@ struct CheckpointWriter::Impl {
   std::vector<LinearPlan> plan;   // what the job changes, from set_plan
   std::vector<LinearPlan> quantized;
   LoraAdapter adapter;
+  bool merge_lowrank = false;
   // Exact zeros and elements of every parameter written (compressed-tensors' global_sparsity).
   double zeros = 0.0;
   double elements = 0.0;
@@ -244,6 +245,14 @@ OutputFormat CheckpointWriter::format() const { return impl_->format; }
 
 void CheckpointWriter::set_plan(const std::vector<LinearPlan>& plan) { impl_->plan = plan; }
 
+void CheckpointWriter::merge_lowrank() {
+  if (impl_->format != OutputFormat::kDense) {
+    fail_internal("merge_lowrank: the {} format stores its codes, not a merged weight",
+                  output_format_name(impl_->format));
+  }
+  impl_->merge_lowrank = true;
+}
+
 void CheckpointWriter::add_tensor(const std::string& name, const torch::Tensor& tensor) {
   impl_->check_open("add_tensor");
   if (tensor.is_floating_point()) impl_->count(tensor);
@@ -254,7 +263,8 @@ void CheckpointWriter::add_dense_linear(const Linear& linear, torch::ScalarType 
   Impl& w = *impl_;
   w.check_open("add_dense_linear");
   // W: [out, in]; GPT-2's Conv1D keeps [in, out] on disk.
-  torch::Tensor weight = linear.weight.to(torch::kCPU, dtype).contiguous();
+  const torch::Tensor full = w.merge_lowrank ? effective_weight(linear) : linear.weight;
+  torch::Tensor weight = full.to(torch::kCPU, dtype).contiguous();
   w.count(weight);
   const LinearPlan* plan = w.planned(linear.name);
   if (plan && plan->sparsity && format_spec(w.format).sparse_24_compressed &&
@@ -272,6 +282,7 @@ void CheckpointWriter::add_dense_linear(const Linear& linear, torch::ScalarType 
 void CheckpointWriter::add_lowrank(const Linear& linear) {
   impl_->check_open("add_lowrank");
   if (!linear.lowrank) fail_internal("add_lowrank: '{}' has no low-rank path", linear.name);
+  if (impl_->merge_lowrank) return;  // already in the weight
   impl_->adapter.add(linear.name, *linear.lowrank);
 }
 
@@ -294,8 +305,16 @@ void CheckpointWriter::add_quantized(const Linear& linear, const QuantizedWeight
     fail_internal("add_quantized: '{}' has weight {} but codes {}", linear.name,
                   shape_string(linear.weight), shape_string(weight.q));
   }
-  format_spec(w.format).write_quantized(*w.tensors, linear, weight, dtype);
-  w.count(dequantize(weight));
+  if (w.merge_lowrank && linear.lowrank) {
+    // W (the dequantized codes, which the block holds) + B·A, as a dense weight.
+    torch::Tensor merged = effective_weight(linear).to(torch::kCPU, dtype).contiguous();
+    w.count(merged);
+    if (linear.stored_transposed) merged = merged.t().contiguous();
+    w.tensors->add(linear.name + ".weight", merged);
+  } else {
+    format_spec(w.format).write_quantized(*w.tensors, linear, weight, dtype);
+    w.count(dequantize(weight));
+  }
   LinearPlan stored;
   if (const LinearPlan* plan = w.planned(linear.name)) stored = *plan;
   stored.name = linear.name;

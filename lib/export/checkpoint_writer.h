@@ -46,6 +46,9 @@ class CheckpointWriter {
   // storage of pruned linears and the sparsity metadata. Call before adding linears; without it
   // pruned linears are stored densely with no metadata.
   void set_plan(const std::vector<LinearPlan>& plan);
+  // Dense format only: low-rank paths are added into the stored weights (W + B·A) instead of
+  // written as an adapter, for research. InternalError for a packed format.
+  void merge_lowrank();
   // A tensor written as given (name, dtype and layout of the source checkpoint).
   void add_tensor(const std::string& name, const torch::Tensor& tensor);
   // A quantized linear: packed as the format says, or dequantized into `<name>.weight` of

@@ -165,6 +165,17 @@ DecoderBlock Model::load_block(int index) const {
     block.norms.push_back(load_norm(norm, block.prefix, what));
   for (const auto& linear : spec_.block_linears)
     block.linears.push_back(load_linear(linear, block.prefix, what));
+  for (auto& linear : block.linears) {
+    auto path = lowrank_paths_.find(linear.name);
+    if (path == lowrank_paths_.end()) continue;
+    if (path->second.a.size(1) != linear.weight.size(1) ||
+        path->second.b.size(0) != linear.weight.size(0)) {
+      fail_user("the adapter's path for '{}' is [{}, {}] x [{}, {}], the linear [{}, {}]",
+                linear.name, path->second.b.size(0), path->second.b.size(1), path->second.a.size(0),
+                path->second.a.size(1), linear.weight.size(0), linear.weight.size(1));
+    }
+    linear.lowrank = LowRankPair{path->second.a.to(device_), path->second.b.to(device_)};
+  }
   return block;
 }
 
@@ -211,6 +222,11 @@ torch::Tensor Model::forward(const torch::Tensor& input_ids) const {
     x = run_block(*block, x);
   }
   return head(x);
+}
+
+void Model::set_lowrank_paths(std::map<std::string, LowRankPair> paths) {
+  lowrank_paths_ = std::move(paths);
+  release_blocks();
 }
 
 void Model::to(torch::Device device) {

@@ -8,6 +8,7 @@
 
 #include <torch/types.h>
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -66,6 +67,10 @@ class Model {
   // The whole model; blocks are loaded on first use and kept.
   torch::Tensor forward(const torch::Tensor& input_ids) const;
 
+  // Low-rank paths that every block loaded from now on carries on its linears (a PEFT adapter,
+  // peft_adapter.h), by full linear name.
+  void set_lowrank_paths(std::map<std::string, LowRankPair> paths);
+
   // Moves every loaded weight, and what is loaded later, to `device`.
   void to(torch::Device device);
   // Drops the blocks kept by forward().
@@ -118,6 +123,7 @@ class Model {
   std::unique_ptr<AttentionCache> cache_;
   mutable std::optional<Outer> outer_;
   mutable std::vector<std::optional<DecoderBlock>> blocks_;
+  std::map<std::string, LowRankPair> lowrank_paths_;
 };
 
 }  // namespace presso

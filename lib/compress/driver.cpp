@@ -20,6 +20,7 @@
 #include "lib/eval/runtime.h"
 #include "lib/model/model.h"
 #include "lib/recipe/recipe.h"
+#include "lib/sparse/mask.h"
 #include "lib/tokenizer/tokenizer.h"
 
 namespace presso {
@@ -71,7 +72,7 @@ LayerReport layer_report(const LinearState& state, const std::vector<std::string
   layer.in_features = state.info.in_features;
   layer.passes = passes;
   if (state.quant) layer.scheme = state.quant->scheme;
-  if (state.mask) layer.sparsity = 1.0 - state.mask->to(torch::kFloat64).mean().item<double>();
+  if (state.mask) layer.sparsity = mask_sparsity(*state.mask);
   if (state.linear->lowrank) layer.lowrank_rank = state.linear->lowrank->a.size(0);
   layer.metrics = state.metrics;
   layer.notes = state.notes;

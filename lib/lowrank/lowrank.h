@@ -76,9 +76,4 @@ LowRankFit fit_lowrank(const torch::Tensor& delta, const std::optional<torch::Te
 // for tests and reports.
 double weighted_error(const torch::Tensor& delta, const LowRankFit& fit, const torch::Tensor& xtx);
 
-// Number of parameters B·A adds: rank·(out + in).
-inline int64_t lowrank_parameter_count(const LowRankFit& fit) {
-  return fit.rank * (fit.a.size(1) + fit.b.size(0));
-}
-
 }  // namespace presso

@@ -128,6 +128,12 @@ torch::Tensor LinearStatistics::mean_abs() const {
   return abs_sum_ / static_cast<double>(tokens_);
 }
 
+torch::Tensor LinearStatistics::mean_square() const {
+  check_requested(request_.sq_norm, "the mean x²");
+  check_has_tokens("the mean x²");
+  return sq_norm_ / static_cast<double>(tokens_);
+}
+
 StatisticsCollector::StatisticsCollector(std::optional<torch::Device> device) : device_(device) {}
 
 void StatisticsCollector::request(const std::string& linear_name, const StatsRequest& request) {

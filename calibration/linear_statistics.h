@@ -69,6 +69,7 @@ class LinearStatistics : public InputObserver {
   // scale; the sweep and the relative dampening do not.
   torch::Tensor hessian() const;
   torch::Tensor mean_abs() const;  // Σ |x_j| / n [in]
+  torch::Tensor mean_square() const;  // Σ x_j² / n [in] (the importance of an MSE range search)
 
  private:
   void check_requested(bool requested, const char* what) const;

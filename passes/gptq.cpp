@@ -6,10 +6,6 @@
 // the inputs that the already-quantized groups produce.
 #include "lib/quant/gptq.h"
 
-#include <fmt/format.h>
-
-#include <algorithm>
-
 #include "lib/recipe/llmc_modifiers.h"
 #include "lib/recipe/option_groups.h"
 #include "passes/registry.h"
@@ -20,7 +16,9 @@ namespace {
 class GptqPass : public Pass {
  public:
   explicit GptqPass(const PassOptions& options)
-      : mse_(options.get_bool("mse")), true_sequential_(options.get_bool("true_sequential")) {
+      : weighted_(options.get_bool("weighted_mse")),
+        mse_(options.get_bool("mse") || weighted_),
+        true_sequential_(options.get_bool("true_sequential")) {
     options_.scheme = scheme_from_options(options);
     options_.damp = options.get_float("damp");
     options_.block_size = options.get_int("block_size");
@@ -31,6 +29,7 @@ class GptqPass : public Pass {
   StatsRequest wants() const override {
     StatsRequest request;
     request.hessian = true;
+    request.sq_norm = weighted_;
     return request;
   }
 
@@ -41,39 +40,11 @@ class GptqPass : public Pass {
   }
 
   void run(PassContext& context) override {
-    bool block_changed = false;
-    for (const auto& group : input_groups(context)) {
-      // Later groups see the quantized outputs of the earlier ones (true-sequential).
-      if (true_sequential_ && block_changed) context.recollect(group, wants());
-      quantize_group(context, group);
-      block_changed = true;
-    }
+    for_each_input_group(context, true_sequential_, wants(),
+                         [&](const auto& group) { quantize_group(context, group); });
   }
 
  private:
-  // The targets split by shared input (the family's sequential groups), in forward order; a
-  // target the family does not group goes alone, last.
-  static std::vector<std::vector<std::string>> input_groups(PassContext& context) {
-    const std::vector<std::string>& targets = context.targets();
-    std::vector<std::vector<std::string>> groups;
-    std::vector<std::string> placed;
-    for (const auto& relative_group : context.family().sequential_groups) {
-      std::vector<std::string> group;
-      for (const auto& relative : relative_group) {
-        const std::string name = context.block().prefix + relative;
-        if (std::find(targets.begin(), targets.end(), name) != targets.end()) {
-          group.push_back(name);
-          placed.push_back(name);
-        }
-      }
-      if (!group.empty()) groups.push_back(group);
-    }
-    for (const auto& name : targets) {
-      if (std::find(placed.begin(), placed.end(), name) == placed.end()) groups.push_back({name});
-    }
-    return groups;
-  }
-
   // The linears of one group read the same input, so one factorization of its Hessian serves
   // them all.
   void quantize_group(PassContext& context, const std::vector<std::string>& group) {
@@ -82,22 +53,19 @@ class GptqPass : public Pass {
     for (const auto& name : group) {
       GptqOptions options = options_;
       options.grid = context.grid_options(name);
-      // The original's `--mse` search (IST-DASLab/gptq quant.py: maxshrink 0.8, grid 100,
-      // norm 2.4, no early stop).
-      if (mse_) options.grid.mse = MseSearch{0.8, 0, 100.0, 2.4};
+      if (mse_) options.grid.mse = gptq_mse_search();
+      if (weighted_) options.grid.mse_column_weight = context.statistics(name).mean_square();
       LinearState& state = context.state(name);
       GptqResult result = gptq_sweep(state.linear->weight, hessian, options, state.mask, name);
       state.metrics["gptq_loss"] = result.loss;
-      if (result.retries > 0) {
-        state.notes.push_back(fmt::format(
-            "the Hessian did not factor with damp {}; raised to {} ({} retr{})", options_.damp,
-            result.damp_used, result.retries, result.retries == 1 ? "y" : "ies"));
-      }
+      const std::string note = damping_note(options_.damp, hessian);
+      if (!note.empty()) state.notes.push_back(note);
       set_quantized(state, std::move(result.weight));
     }
   }
 
   GptqOptions options_;
+  bool weighted_;
   bool mse_;
   bool true_sequential_;
 };
@@ -107,7 +75,8 @@ PassSchema gptq_schema() {
   schema.name = "gptq";
   schema.summary = "GPTQ: quantize columns in order, updating the rest from the inverse Hessian";
   schema.options =
-      join_options({target_options(), quant_options(), obs_options(), act_order_options()});
+      join_options({target_options(), quant_options(), obs_options(), act_order_options(),
+                    importance_options()});
   schema.shape_check = check_quant_shape;
   schema.plan_keys = {"bits", "group_size", "symmetric", "act_order"};
   schema.modifiers = {gptq_modifier_translation()};

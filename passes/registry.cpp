@@ -3,7 +3,9 @@
 namespace presso {
 
 const PassRegistry& pass_registry() {
-  static const PassRegistry registry = {rtn_pass(), gptq_pass(), magnitude_pass(), lowrank_pass()};
+  static const PassRegistry registry = {rtn_pass(),       awq_pass(),   gptq_pass(),
+                                        magnitude_pass(), wanda_pass(), sparsegpt_pass(),
+                                        lowrank_pass()};
   return registry;
 }
 

@@ -12,7 +12,10 @@ namespace presso {
 PassFactory rtn_pass();        // passes/rtn.cpp
 PassFactory gptq_pass();       // passes/gptq.cpp
 PassFactory magnitude_pass();  // passes/magnitude.cpp
+PassFactory wanda_pass();      // passes/wanda.cpp
+PassFactory sparsegpt_pass();  // passes/sparsegpt.cpp
 PassFactory lowrank_pass();    // passes/lowrank.cpp
+PassFactory awq_pass();        // passes/awq.cpp
 
 // Every pass presso has, in the order `presso list` shows them.
 const PassRegistry& pass_registry();

@@ -1,5 +1,5 @@
 // Round-to-nearest weight quantization: each weight to the nearest point of its group's min/max
-// grid (or the MSE-searched one), no calibration. The baseline every other quantizer must beat,
+// grid (or the MSE-searched one, optionally weighted by the inputs), no calibration unless weighted. The baseline every other quantizer must beat,
 // and the scheme of llm-compressor's QuantizationModifier.
 #include "lib/quant/quantize.h"
 #include "lib/recipe/llmc_modifiers.h"
@@ -12,12 +12,21 @@ namespace {
 class RtnPass : public Pass {
  public:
   explicit RtnPass(const PassOptions& options)
-      : scheme_(scheme_from_options(options)), mse_(options.get_bool("mse")) {}
+      : scheme_(scheme_from_options(options)),
+        weighted_(options.get_bool("weighted_mse")),
+        mse_(options.get_bool("mse") || weighted_) {}
+
+  StatsRequest wants() const override {
+    StatsRequest request;
+    request.sq_norm = weighted_;
+    return request;
+  }
 
   void run(PassContext& context) override {
     for (const auto& name : context.targets()) {
       GridOptions grid = context.grid_options(name);
       if (mse_) grid.mse = MseSearch{};
+      if (weighted_) grid.mse_column_weight = context.statistics(name).mean_square();
       LinearState& state = context.state(name);
       set_quantized(state, quantize_rtn(state.linear->weight, scheme_, grid, name));
     }
@@ -30,6 +39,7 @@ class RtnPass : public Pass {
 
  private:
   QuantScheme scheme_;
+  bool weighted_;
   bool mse_;
 };
 
@@ -37,7 +47,7 @@ PassSchema rtn_schema() {
   PassSchema schema;
   schema.name = "rtn";
   schema.summary = "round-to-nearest weight quantization, no calibration";
-  schema.options = join_options({target_options(), quant_options()});
+  schema.options = join_options({target_options(), quant_options(), importance_options()});
   schema.shape_check = check_quant_shape;
   schema.plan_keys = {"bits", "group_size", "symmetric"};
   schema.modifiers = {quantization_modifier_translation()};

@@ -62,4 +62,16 @@ inline CompressOptions compress_options(const std::string& model, const std::str
   return options;
 }
 
+// Compresses `model` with the recipe file `recipe` into dir/`name` (calibration: `calib_windows`
+// windows of 512 tokens of `calib`, none when `calib` is empty) and returns the output's
+// perplexity on `eval` over its first `eval_windows` windows of 512.
+inline double compress_and_evaluate(const TempDir& dir, const std::string& model,
+                                    const std::string& recipe, const std::string& name,
+                                    const std::string& calib, int64_t calib_windows,
+                                    const std::string& eval, int64_t eval_windows) {
+  const std::string out = dir.file(name);
+  compress_model(compress_options(model, recipe, calib, out, calib_windows, 512), pass_registry());
+  return perplexity(out, eval, eval_windows);
+}
+
 }  // namespace presso::test

@@ -37,12 +37,9 @@ constexpr int64_t kEvalWindows = 16;
 double compress_and_evaluate(const TempDir& dir, const fs::path& model, const std::string& name,
                              const std::string& pass, const std::string& options,
                              const std::string& calib, const std::string& eval) {
-  const std::string recipe = presso::test::write_recipe(dir, name, pass, options);
-  const std::string out = dir.file(name);
-  compress_model(presso::test::compress_options(model.string(), recipe, calib, out,
-                                                kCalibWindows, 512),
-                 pass_registry());
-  return presso::test::perplexity(out, eval, kEvalWindows);
+  return presso::test::compress_and_evaluate(
+      dir, model.string(), presso::test::write_recipe(dir, name, pass, options), name, calib,
+      kCalibWindows, eval, kEvalWindows);
 }
 
 }  // namespace

@@ -13,27 +13,13 @@
 #include "lib/quant/quant.h"
 #include "lib/quant/reference.h"
 #include "tests/catch_torch.h"
+#include "tests/obs_layers.h"
 
 using namespace presso;
+using presso::test::Layer;
+using presso::test::random_layer;
 
 namespace {
-
-struct Layer {
-  torch::Tensor weight;   // [out, in]
-  torch::Tensor hessian;  // [in, in], 2XᵀX/n
-};
-
-// Correlated inputs with channel scales spread over e^±2 (so act order matters), `dead` inputs
-// always 0, and a weight with a few outliers.
-Layer random_layer(int64_t out, int64_t in, uint64_t seed, int dead = 0, int64_t samples = 512) {
-  torch::manual_seed(static_cast<int64_t>(seed));
-  const torch::Tensor mix = torch::eye(in) + 0.4 * torch::randn({in, in}) / std::sqrt(in);
-  torch::Tensor x = torch::randn({samples, in}).mm(mix) * torch::exp(torch::randn({in}));
-  for (int k = 0; k < dead; ++k) x.select(1, (7 * k + 3) % in).zero_();
-  torch::Tensor w = torch::randn({out, in}) * 0.05;
-  w += (torch::rand({out, in}) < 0.01).to(torch::kFloat32) * torch::randn({out, in}) * 0.4;
-  return {w, 2.0 * x.t().mm(x) / samples};
-}
 
 torch::Tensor random_mask(int64_t out, int64_t in, double sparsity, uint64_t seed) {
   torch::manual_seed(static_cast<int64_t>(seed));
@@ -116,7 +102,7 @@ TEST_CASE("gptq sweep matches the direct OBS reference over every option combina
           if (trial % 7 == 0) options.grid.scale_dtype = torch::kFloat16;
           if (trial % 5 == 2) options.grid.scale_dtype = torch::kBFloat16;
           options.grid.avoid_qmin_zero_point = trial % 6 == 1;
-          if (trial % 11 == 0) options.grid.mse = MseSearch{0.8, 0, 100, 2.4};
+          if (trial % 11 == 0) options.grid.mse = gptq_mse_search();
           const bool masked = trial % 3 == 1;
           const int dead = trial % 4 == 0 ? 3 : 0;
           const Layer layer = random_layer(24, 128, 1000 + trial, dead);

@@ -99,7 +99,7 @@ TEST_CASE("an all-zero group gets the eps scale and dequantizes to exact zeros",
     CHECK(torch::equal(dequantize(qw).narrow(1, 0, 4), torch::zeros({1, 4})));
   }
   const QuantGrid half = compute_grid(torch::zeros({2, 8}), QuantScheme{4, -1, false},
-                                      GridOptions{torch::kFloat16, false, std::nullopt});
+                                      GridOptions{torch::kFloat16, false, std::nullopt, {}});
   CHECK(half.scale[0][0].item<float>() == 1.0f / 1024);
 }
 

@@ -126,6 +126,32 @@ TEST_CASE("the older AWQModifier with a scheme splits into awq and rtn", "[unit]
   CHECK_THAT(warnings[0], Catch::Contains("r.yaml:3: AWQModifier: older AWQModifier"));
 }
 
+TEST_CASE("the current AWQModifier with mappings scales for the QuantizationModifier after it",
+          "[unit]") {
+  Recipe recipe = parse(
+      "quant_stage:\n  quant_modifiers:\n    AWQModifier:\n      duo_scaling: false\n"
+      "      mappings:\n        - smooth_layer: re:.*input_layernorm$\n"
+      "          balance_layers: [re:.*q_proj$, re:.*k_proj$, re:.*v_proj$]\n"
+      "        - smooth_layer: re:.*post_attention_layernorm$\n"
+      "          balance_layers: [re:.*gate_proj$, re:.*up_proj$]\n"
+      "    QuantizationModifier:\n      ignore: [lm_head]\n      targets: [Linear]\n"
+      "      scheme: W4A16_ASYM\n");
+  REQUIRE(recipe.passes.size() == 2);
+  const PassOptions& awq = recipe.passes[0].options;
+  CHECK(recipe.passes[0].pass == "awq");
+  CHECK(awq.get_string("duo_scaling") == "false");
+  CHECK_FALSE(awq.get_bool("clip"));  // llm-compressor's AWQ has no clipping search
+  CHECK(awq.get_int("bits") == 4);
+  CHECK(awq.get_int("group_size") == 128);
+  CHECK_FALSE(awq.get_bool("symmetric"));
+  const std::vector<LayerMapping>& mappings = awq.get_mappings("mappings");
+  REQUIRE(mappings.size() == 2);
+  CHECK(mappings[0].smooth_layer == "re:.*input_layernorm$");
+  CHECK(mappings[0].balance_layers == Strings{"re:.*q_proj$", "re:.*k_proj$", "re:.*v_proj$"});
+  CHECK(recipe.passes[1].pass == "rtn");
+  CHECK_FALSE(recipe.passes[1].options.get_bool("symmetric"));
+}
+
 TEST_CASE("config groups: strategies, observers and actorder", "[unit]") {
   auto group = [](const std::string& weights, const std::string& extra = "") {
     return modifier("GPTQModifier", extra +
@@ -195,6 +221,23 @@ TEST_CASE("an N:M mask_structure becomes our pattern, its sparsity N/M", "[unit]
   Recipe unstructured = parse(modifier("SparseGPTModifier", "      sparsity: 0.4\n"));
   CHECK(unstructured.passes[0].options.get_string("pattern") == "unstructured");
   CHECK(pruned_fraction(unstructured.passes[0].options) == 0.4);
+}
+
+TEST_CASE("WandaPruningModifier's OWL keys become the wanda pass's OWL options", "[unit]") {
+  // sequential_update is deprecated upstream (forced true: layer by layer); accepted.
+  Recipe recipe = parse(modifier("WandaPruningModifier",
+                                 "      sparsity: 0.6\n      sparsity_profile: OWL\n"
+                                 "      owl_m: 7\n      owl_lmbda: 0.1\n"
+                                 "      sequential_update: false\n"));
+  const PassOptions& wanda = recipe.passes[0].options;
+  CHECK(recipe.passes[0].pass == "wanda");
+  CHECK(wanda.get_string("sparsity_profile") == "owl");
+  CHECK(wanda.get_float("owl_threshold_m") == 7.0);
+  CHECK(wanda.get_float("owl_lambda") == 0.1);
+  CHECK_FALSE(wanda.get_bool("true_sequential"));
+  Recipe plain = parse(modifier("WandaPruningModifier", "      sparsity: 0.5\n"));
+  CHECK(plain.passes[0].options.get_string("sparsity_profile") == "uniform");
+  CHECK_FALSE(plain.passes[0].options.has("owl_lambda"));
 }
 
 TEST_CASE("MagnitudePruningModifier is read one-shot at its final sparsity", "[unit]") {
@@ -297,7 +340,22 @@ TEST_CASE("llm-compressor recipe problems name file, line and key", "[unit]") {
        "MagnitudePruningModifier, QuantizationModifier, SparseGPTModifier, "
        "WandaPruningModifier)"},
       {"owl", modifier("SparseGPTModifier", "      sparsity: 0.5\n      sparsity_profile: owl\n"),
-       "r.yaml:5: SparseGPTModifier: sparsity_profile: OWL layer-wise sparsity is not supported"},
+       "r.yaml:5: SparseGPTModifier: sparsity_profile: OWL layer-wise sparsity is supported for "
+       "WandaPruningModifier only"},
+      {"owl incomplete",
+       modifier("WandaPruningModifier", "      sparsity: 0.5\n      sparsity_profile: owl\n"
+                                        "      owl_m: 5\n"),
+       "r.yaml:5: WandaPruningModifier: OWL needs all of sparsity_profile: owl, owl_m and "
+       "owl_lmbda, or none of them"},
+      {"owl profile",
+       modifier("WandaPruningModifier", "      sparsity: 0.5\n      sparsity_profile: flat\n"
+                                        "      owl_m: 5\n      owl_lmbda: 0.08\n"),
+       "r.yaml:5: WandaPruningModifier: sparsity_profile: 'flat' is not a profile"},
+      {"owl with N:M",
+       modifier("WandaPruningModifier", "      mask_structure: \"2:4\"\n"
+                                        "      sparsity_profile: owl\n      owl_m: 5\n"
+                                        "      owl_lmbda: 0.08\n"),
+       "sparsity_profile owl gives each layer its own sparsity, which pattern 2:4"},
       {"pruning key",
        modifier("WandaPruningModifier", "      sparsity: 0.5\n      block_size: 8\n"),
        "r.yaml:5: WandaPruningModifier: unknown key 'block_size'"},
@@ -403,6 +461,8 @@ TEST_CASE("translated recipes print and parse back equal", "[unit]") {
       "s_stage:\n  m_modifiers:\n    WandaPruningModifier: {sparsity: 0.5, mask_structure: "
       "\"2:4\"}\n    MagnitudePruningModifier: {targets: Linear, init_sparsity: 0.1, "
       "final_sparsity: 0.3}\n    QuantizationModifier: {scheme: W4A16}\n",
+      "s_stage:\n  m_modifiers:\n    WandaPruningModifier: {sparsity: 0.5, sparsity_profile: "
+      "owl, owl_m: 5, owl_lmbda: 0.08}\n    GPTQModifier: {scheme: W4A16}\n",
   };
   for (const auto& text : recipes) {
     INFO(text);

@@ -138,8 +138,8 @@ TEST_CASE("the plan prints one row per linear with its passes", "[unit]") {
   CHECK_THAT(text, Catch::Contains("plan: 14 of 15 linears compressed\n"));
   CHECK_THAT(text, Catch::Contains(
                        "  model.layers.0.self_attn.q_proj  [256, 256]   awq(bits=4 group_size=128 "
-                       "symmetric=true) -> gptq(bits=4 group_size=128 symmetric=false "
-                       "act_order=false)\n"));
+                       "symmetric=true duo_scaling=\"true\" clip=true) -> gptq(bits=4 "
+                       "group_size=128 symmetric=false act_order=false)\n"));
   CHECK_THAT(text, Catch::Contains("  model.layers.0.self_attn.v_proj  [256, 256]   gptq("));
   CHECK_THAT(text, Catch::Contains("  lm_head                          [1000, 256]  (left as is)"));
   CHECK_THAT(text, Catch::Contains("warnings:\n  r.yaml:2: awq: lm_head is outside"));

@@ -80,22 +80,67 @@ LayerReport layer_report(const LinearState& state, const std::vector<std::string
   return layer;
 }
 
+// How the calibration windows run through the model: the windows (undefined without --calib),
+// the activations' dtype and the windows per batch.
+struct CalibrationRun {
+  torch::Tensor windows;
+  torch::ScalarType dtype = torch::kFloat32;
+  int64_t batch_size = 0;
+};
+
 class CheckpointView : public ModelView {
  public:
-  CheckpointView(const Model& model, std::vector<std::string> targets)
-      : model_(model), targets_(std::move(targets)) {}
+  CheckpointView(const Model& model, std::vector<std::string> targets,
+                 const CalibrationRun& calibration)
+      : model_(model), targets_(std::move(targets)), calibration_(calibration) {
+    for (const auto& linear : model.linears()) blocks_[linear.name] = linear.block;
+  }
   const std::vector<std::string>& targets() const override { return targets_; }
   torch::Tensor original_weight(const std::string& linear_name) const override {
     return model_.load_linear_weight(linear_name);
+  }
+  int block_of(const std::string& linear_name) const override {
+    auto it = blocks_.find(linear_name);
+    if (it == blocks_.end()) fail_internal("block_of: '{}' is not a linear", linear_name);
+    return it->second;
+  }
+  bool has_calibration() const override { return calibration_.windows.defined(); }
+
+  // A stream of its own, advanced through blocks as the checkpoint holds them and dropped at the
+  // end, so the compression stream that follows starts from the embeddings again; it stops after
+  // the last block with an observer.
+  void observe_dense(const ObserverMap& observers) const override {
+    if (!has_calibration()) fail_internal("observe_dense without calibration windows");
+    int last_block = -1;
+    for (const auto& [name, observer] : observers) {
+      if (std::find(targets_.begin(), targets_.end(), name) == targets_.end() || !observer) {
+        fail_internal("observe_dense: an observer for '{}', which is not a target", name);
+      }
+      last_block = std::max(last_block, block_of(name));
+    }
+    if (last_block < 0) return;
+    BlockActivations activations(model_, calibration_.windows, calibration_.dtype,
+                                 calibration_.batch_size);
+    const LinearHook hook = [&observers](const std::string& name, const torch::Tensor& input) {
+      auto it = observers.find(name);
+      if (it != observers.end()) it->second->observe(input);
+    };
+    for (int index = 0; index <= last_block; ++index) {
+      const DecoderBlock block = model_.load_block(index);
+      activations.run(model_, block, &hook, /*advance=*/index < last_block);
+    }
   }
 
  private:
   const Model& model_;
   std::vector<std::string> targets_;
+  const CalibrationRun& calibration_;
+  std::map<std::string, int> blocks_;  // block of every linear, by full name
 };
 
 // Each pass's prepare() with the linears it targets in the whole model.
-void prepare_passes(const CompressionPlan& job, const Model& model) {
+void prepare_passes(const CompressionPlan& job, const Model& model,
+                    const CalibrationRun& calibration) {
   for (size_t index = 0; index < job.passes.size(); ++index) {
     std::vector<std::string> targets;
     for (const auto& layer : job.plan.layers) {
@@ -104,7 +149,7 @@ void prepare_passes(const CompressionPlan& job, const Model& model) {
         targets.push_back(layer.linear.name);
       }
     }
-    job.passes[index]->prepare(CheckpointView(model, std::move(targets)));
+    job.passes[index]->prepare(CheckpointView(model, std::move(targets), calibration));
   }
 }
 
@@ -142,18 +187,21 @@ CompressReport compress_model(const CompressOptions& options, const PassRegistry
   }
   for (auto& writer : writers) writer->set_plan(job.stored);
   BlockWriter block_writer(model, writers);
-  prepare_passes(job, model);
 
   auto report_progress = [&](CompressProgress::Stage stage, int block) {
     if (callbacks.on_progress) callbacks.on_progress({stage, block, model.num_blocks()});
   };
   report_progress(CompressProgress::Stage::kCalibration, -1);
-  const torch::Tensor windows = calibration_windows(options, model);
+  // Before prepare: a pass deciding across layers may run the windows through the dense model.
+  const CalibrationRun calibration{calibration_windows(options, model),
+                                   options.bf16_activations ? torch::kBFloat16 : torch::kFloat32,
+                                   options.batch_size};
+  const torch::Tensor& windows = calibration.windows;
+  prepare_passes(job, model, calibration);
   std::unique_ptr<BlockActivations> activations;
   if (windows.defined()) {
-    activations = std::make_unique<BlockActivations>(
-        model, windows, options.bf16_activations ? torch::kBFloat16 : torch::kFloat32,
-        options.batch_size);
+    activations = std::make_unique<BlockActivations>(model, windows, calibration.dtype,
+                                                     calibration.batch_size);
   }
   model.release_outer();  // the embeddings are not needed again; the writer re-reads them raw
   block_writer.write_outer();

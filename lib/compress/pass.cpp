@@ -1,5 +1,7 @@
 #include "lib/compress/pass.h"
 
+#include <algorithm>
+
 #include "lib/common/errors.h"
 #include "lib/sparse/mask.h"
 
@@ -64,6 +66,37 @@ void set_lowrank(LinearState& state, LowRankPair pair) {
   }
   state.linear->lowrank = LowRankPair{pair.a.to(weight.device(), torch::kFloat32).contiguous(),
                                       pair.b.to(weight.device(), torch::kFloat32).contiguous()};
+}
+
+std::vector<std::vector<std::string>> input_groups(PassContext& context) {
+  const std::vector<std::string>& targets = context.targets();
+  std::vector<std::vector<std::string>> groups;
+  std::vector<std::string> placed;
+  for (const auto& relative_group : context.family().sequential_groups) {
+    std::vector<std::string> group;
+    for (const auto& relative : relative_group) {
+      const std::string name = context.block().prefix + relative;
+      if (std::find(targets.begin(), targets.end(), name) != targets.end()) {
+        group.push_back(name);
+        placed.push_back(name);
+      }
+    }
+    if (!group.empty()) groups.push_back(group);
+  }
+  for (const auto& name : targets) {
+    if (std::find(placed.begin(), placed.end(), name) == placed.end()) groups.push_back({name});
+  }
+  return groups;
+}
+
+void for_each_input_group(PassContext& context, bool true_sequential, const StatsRequest& request,
+                          const std::function<void(const std::vector<std::string>&)>& process) {
+  bool block_changed = false;
+  for (const auto& group : input_groups(context)) {
+    if (true_sequential && block_changed) context.recollect(group, request);
+    process(group);
+    block_changed = true;
+  }
 }
 
 }  // namespace presso

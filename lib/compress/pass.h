@@ -109,6 +109,15 @@ class ModelView {
   virtual const std::vector<std::string>& targets() const = 0;
   // fp32 [out, in] on the compute device.
   virtual torch::Tensor original_weight(const std::string& linear_name) const = 0;
+  // The decoder block holding a target.
+  virtual int block_of(const std::string& linear_name) const = 0;
+  // Whether calibration data was given; without it observe_dense is an InternalError.
+  virtual bool has_calibration() const = 0;
+  // Runs the calibration windows through the dense model as the checkpoint holds it, block by
+  // block (one in memory at a time), before any block is compressed; each observer sees its
+  // target's inputs. For a pass that needs every layer's activations before it prunes the first
+  // (OWL's layer-wise sparsities); it costs a forward of the model, so only such passes call it.
+  virtual void observe_dense(const ObserverMap& observers) const = 0;
 };
 
 class Pass {
@@ -153,5 +162,17 @@ void set_quantized(LinearState& state, QuantizedWeight quant);
 void set_mask(LinearState& state, torch::Tensor mask);
 // Sets the linear's low-rank path (A [rank, in], B [out, rank]).
 void set_lowrank(LinearState& state, LowRankPair pair);
+
+// The context's targets split by shared input (the family's sequential groups: q/k/v, o,
+// gate/up, down), groups in forward order; a target the family does not group goes alone, last.
+// The linears of one group read the same input, so one Hessian (one factorization) serves them;
+// a true-sequential pass recollects before each group after the first.
+std::vector<std::vector<std::string>> input_groups(PassContext& context);
+
+// Calls `process` on each of input_groups(context) in forward order. With `true_sequential`,
+// every group after the first first gathers `request` afresh (recollect) on the inputs that the
+// groups already processed produce — the original GPTQ's `--true-sequential`.
+void for_each_input_group(PassContext& context, bool true_sequential, const StatsRequest& request,
+                          const std::function<void(const std::vector<std::string>&)>& process);
 
 }  // namespace presso

@@ -38,8 +38,10 @@ struct LinearSpec {
   bool fused_qkv = false;  // output is [q; k; v] along dim 0 (GPT-2 c_attn)
 };
 
-// A producer (a norm or a linear of the block) whose output is the whole input of `consumers`:
-// the places where a per-channel scale can be folded (llm-compressor's AWQ mappings).
+// A producer (a norm or a linear of the block) whose output is the whole input of `consumers`, or
+// reaches it through an operation that commutes with a positive per-channel scale (llama's
+// SiLU(gate)·up, OPT's ReLU): the places where a per-channel scale can be folded
+// (llm-compressor's AWQ mappings).
 struct ScaleGroup {
   std::string producer;
   std::vector<std::string> consumers;

@@ -114,6 +114,8 @@ FamilySpec describe_opt(const ModelConfig& c) {
   }
   s.scale_groups.push_back({"self_attn.v_proj", {"self_attn.out_proj"}});
   if (c.layer_norm_before) s.scale_groups.push_back({"final_layer_norm", {"fc1"}});
+  // ReLU(x/s) = ReLU(x)/s for s > 0, so fc1's rows can take a scale that fc2's columns undo.
+  if (c.activation == Activation::kRelu) s.scale_groups.push_back({"fc1", {"fc2"}});
   s.sequential_groups = {{"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"},
                          {"self_attn.out_proj"},
                          {"fc1"},

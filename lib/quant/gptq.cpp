@@ -23,6 +23,21 @@ void validate_options(const GptqOptions& options, const std::string& tensor_name
   if (options.max_damp_retries < 0) {
     problems.push_back(fmt::format("max_damp_retries {} must be >= 0", options.max_damp_retries));
   }
+  const SweepPruning& pruning = options.pruning;
+  if (pruning.n > 0 || pruning.m > 0) {
+    if (!(pruning.n > 0 && pruning.n < pruning.m)) {
+      problems.push_back(fmt::format("pruning {}:{} needs 0 < N < M", pruning.n, pruning.m));
+    } else if (options.block_size % pruning.m != 0) {
+      problems.push_back(fmt::format("block_size {} must be a multiple of M = {} (N:M groups "
+                                     "may not straddle blocks)",
+                                     options.block_size, pruning.m));
+    }
+    if (pruning.block_mask) problems.push_back("pruning is either unstructured or N:M, not both");
+  }
+  if (pruning.active() && options.act_order) {
+    problems.push_back("pruning during the sweep has no act_order (SparseGPT visits columns in "
+                       "order)");
+  }
   if (problems.empty()) return;
   std::string message = fmt::format("tensor '{}': gptq options:", tensor_name);
   for (const auto& problem : problems) message += " " + problem + ";";
@@ -62,6 +77,21 @@ torch::Tensor inverse_upper_factor(const torch::Tensor& h, const torch::Tensor& 
 bool gptq_fused_cuda_available() { return gptq_internal::fused_cuda_available(); }
 
 int64_t gptq_fused_cuda_max_block() { return gptq_internal::fused_cuda_max_columns(); }
+
+MseSearch gptq_mse_search() {
+  MseSearch search;
+  search.maxshrink = 0.8;
+  search.patience = 0;
+  search.grid = 100.0;
+  search.norm = 2.4;
+  return search;
+}
+
+std::string damping_note(double requested, const GptqHessian& hessian) {
+  if (hessian.retries == 0) return "";
+  return fmt::format("the Hessian did not factor with damp {}; raised to {} ({} retr{})", requested,
+                     hessian.damp_used, hessian.retries, hessian.retries == 1 ? "y" : "ies");
+}
 
 GptqHessian prepare_gptq_hessian(const torch::Tensor& hessian, const GptqOptions& options,
                                  torch::Device device, const std::string& tensor_name) {
@@ -123,7 +153,7 @@ GptqResult gptq_sweep(const torch::Tensor& weight, const GptqHessian& hessian,
   const int64_t out = weight.size(0);
   const int64_t in = weight.size(1);
   const QuantScheme& scheme = options.scheme;
-  validate_scheme(scheme, in, tensor_name);
+  if (options.quantize) validate_scheme(scheme, in, tensor_name);
   if (!hessian.inverse_factor.defined() ||
       hessian.inverse_factor.sizes() != torch::IntArrayRef({in, in})) {
     fail_user("tensor '{}': the prepared Hessian is {}, the weight {} needs [{}, {}]", tensor_name,
@@ -135,12 +165,22 @@ GptqResult gptq_sweep(const torch::Tensor& weight, const GptqHessian& hessian,
                   tensor_name, hessian.perm.has_value(), options.act_order);
   }
   const torch::Device device = weight.device();
+  const SweepPruning& pruning = options.pruning;
+  if (pruning.active() && mask) {
+    fail_internal("tensor '{}': a sweep either honours a given mask or chooses one", tensor_name);
+  }
+  if (pruning.n > 0 && in % pruning.m != 0) {
+    fail_user("tensor '{}': N:M pruning needs M = {} to divide the input width {}", tensor_name,
+              pruning.m, in);
+  }
+  // The CUDA kernel neither chooses N:M masks nor leaves weights unquantized.
+  const bool cuda_kernel_fits = options.quantize && pruning.n == 0 &&
+                                options.block_size <= gptq_fused_cuda_max_block();
   GptqSweepKernel kernel = options.kernel;
   if (kernel == GptqSweepKernel::kAuto) {
-    kernel = device.is_cpu() ? GptqSweepKernel::kFusedCpu
-             : device.is_cuda() && options.block_size <= gptq_fused_cuda_max_block()
-                 ? GptqSweepKernel::kFusedCuda
-                 : GptqSweepKernel::kTensorOps;
+    kernel = device.is_cpu()                      ? GptqSweepKernel::kFusedCpu
+             : device.is_cuda() && cuda_kernel_fits ? GptqSweepKernel::kFusedCuda
+                                                    : GptqSweepKernel::kTensorOps;
   }
   if (kernel == GptqSweepKernel::kFusedCpu && !device.is_cpu()) {
     fail_user("tensor '{}': the fused CPU GPTQ sweep runs on CPU tensors only, the weight is on {}",
@@ -165,6 +205,12 @@ GptqResult gptq_sweep(const torch::Tensor& weight, const GptqHessian& hessian,
           "block_size is {}",
           tensor_name, gptq_fused_cuda_max_block(), options.block_size);
     }
+    if (!cuda_kernel_fits) {
+      fail_user(
+          "tensor '{}': the fused CUDA GPTQ sweep always quantizes and takes no N:M pruning; use "
+          "the tensor-ops sweep",
+          tensor_name);
+    }
   }
   if (!all_finite(weight)) {
     fail_user("tensor '{}': the weight holds NaN or infinite values", tensor_name);
@@ -175,27 +221,34 @@ GptqResult gptq_sweep(const torch::Tensor& weight, const GptqHessian& hessian,
   if (mask) {
     expect_tensor(*mask, {out, in}, torch::kBool, "sparsity mask", tensor_name);
     keep = mask->to(device).to(torch::kFloat32);
+  } else if (pruning.active()) {
+    keep = torch::ones({out, in}, w.options());  // filled in as the sweep chooses
   }
   const torch::Tensor upper = hessian.inverse_factor.to(device);
   const torch::Tensor dead = hessian.dead.to(device);
   const std::optional<torch::Tensor> perm =
       hessian.perm ? std::optional<torch::Tensor>(hessian.perm->to(device)) : std::nullopt;
 
-  const bool per_channel = scheme.group_size == -1;
-  const bool dynamic_groups = !per_channel && !options.static_groups;
-  const int64_t group_size = effective_group_size(scheme, in);
-  const int64_t groups = group_count(scheme, in);
+  const bool quantize = options.quantize;
+  const bool per_channel = quantize && scheme.group_size == -1;
+  const bool dynamic_groups = quantize && !per_channel && !options.static_groups;
+  const int64_t group_size = quantize ? effective_group_size(scheme, in) : in;
+  const int64_t groups = quantize ? group_count(scheme, in) : 1;
   QuantGrid grid;
   // The original finds per-channel grids before zeroing dead columns, static groups after.
   if (per_channel) grid = compute_grid(kept(w, keep), scheme, options.grid, tensor_name);
   if (dead.any().item<bool>()) w.masked_fill_(dead.unsqueeze(0), 0.0);
-  if (!per_channel && options.static_groups) {
+  if (quantize && !per_channel && options.static_groups) {
     grid = compute_grid(kept(w, keep), scheme, options.grid, tensor_name);
   }
   const auto float_options = w.options();
-  torch::Tensor scale = dynamic_groups ? torch::zeros({out, groups}, float_options) : grid.scale;
-  torch::Tensor zero = dynamic_groups ? torch::zeros({out, groups}, float_options)
-                                      : grid.zero_point.to(torch::kFloat32);
+  // Undefined without quantization: the sweeps then keep the weights as they are.
+  torch::Tensor scale, zero;
+  if (quantize) {
+    scale = dynamic_groups ? torch::zeros({out, groups}, float_options) : grid.scale;
+    zero = dynamic_groups ? torch::zeros({out, groups}, float_options)
+                          : grid.zero_point.to(torch::kFloat32);
+  }
 
   // Visiting order. position_group: the grid column each visited position is quantized with.
   const auto long_options = torch::TensorOptions().dtype(torch::kLong).device(device);
@@ -213,7 +266,8 @@ GptqResult gptq_sweep(const torch::Tensor& weight, const GptqHessian& hessian,
   // The block errors are stored column-major for the CUDA sweep, which writes one column of
   // every row at a time (coalesced so).
   const bool column_major = kernel == GptqSweepKernel::kFusedCuda;
-  torch::Tensor codes = torch::empty({out, in}, w.options().dtype(torch::kInt8));
+  torch::Tensor codes =
+      quantize ? torch::empty({out, in}, w.options().dtype(torch::kInt8)) : torch::Tensor();
   // The CUDA sweep reads each block's part of U by columns.
   const torch::Tensor upper_by_columns = column_major ? upper.t().contiguous().t() : upper;
   const torch::Tensor row_loss = torch::zeros({out}, float_options.dtype(torch::kFloat64));
@@ -226,6 +280,12 @@ GptqResult gptq_sweep(const torch::Tensor& weight, const GptqHessian& hessian,
                                              dynamic_groups ? group_size : 0, column_major);
   for (int64_t i1 = 0; i1 < in; i1 += options.block_size) {
     const int64_t i2 = std::min(i1 + options.block_size, in);
+    // SparseGPT's unstructured choice, before the block's group grids read the mask.
+    if (pruning.block_mask) {
+      const torch::Tensor chosen =
+          pruning.block_mask(w.slice(1, i1, i2), upper.diagonal().slice(0, i1, i2));
+      keep.slice(1, i1, i2).copy_(chosen);
+    }
     // Groups starting in this block get their grids from the weights as the earlier blocks left
     // them: columns [first·group_size, last·group_size).
     const int64_t first = dynamic_groups ? ceil_div(i1, group_size) : 0;
@@ -245,20 +305,23 @@ GptqResult gptq_sweep(const torch::Tensor& weight, const GptqHessian& hessian,
         const int64_t c1 = g1 * group_size, c2 = g2 * group_size;
         const QuantGrid fresh =
             compute_grid(kept(w.slice(1, c1, c2), keep.defined() ? keep.slice(1, c1, c2) : keep),
-                         scheme, options.grid, tensor_name);
+                         scheme, grid_options_for_columns(options.grid, perm, c1, c2), tensor_name);
         scale.slice(1, g1, g2).copy_(fresh.scale);
         zero.slice(1, g1, g2).copy_(fresh.zero_point);
       }
     }
     gptq_internal::BlockGrid block;
     block.scale = scale;
-    if (!scheme.symmetric) block.zero = zero;
+    if (quantize && !scheme.symmetric) block.zero = zero;
     block.group = position_group.slice(0, i1, i2);
     if (keep.defined()) block.keep = keep.slice(1, i1, i2);
+    block.prune_n = pruning.n;
+    block.prune_m = pruning.m;
     const torch::Tensor w1 = w.slice(1, i1, i2);
     const torch::Tensor err1 = lazy_update.block_errors(i1, i2);
     const torch::Tensor hinv1 = upper_by_columns.slice(0, i1, i2).slice(1, i1, i2);
-    const gptq_internal::BlockOutputs outputs{err1, codes.slice(1, i1, i2), w1, row_loss};
+    const gptq_internal::BlockOutputs outputs{
+        err1, quantize ? codes.slice(1, i1, i2) : codes, w1, row_loss};
     const gptq_internal::GroupRefresh* fresh_groups = refresh ? &*refresh : nullptr;
     switch (kernel) {
       case GptqSweepKernel::kFusedCpu:
@@ -286,7 +349,7 @@ GptqResult gptq_sweep(const torch::Tensor& weight, const GptqHessian& hessian,
     const torch::Tensor inverse =
         torch::empty_like(*perm).scatter_(0, *perm, torch::arange(in, long_options));
     dequantized = dequantized.index_select(1, inverse);
-    codes = codes.index_select(1, inverse);
+    if (quantize) codes = codes.index_select(1, inverse);
     if (dynamic_groups) {
       // Column c was visited at position inverse[c], in group inverse[c] / group_size.
       const torch::Tensor groups_of_column = inverse.div(group_size, "floor").to(torch::kInt32);
@@ -296,8 +359,13 @@ GptqResult gptq_sweep(const torch::Tensor& weight, const GptqHessian& hessian,
     }
   }
   GptqResult result;
-  result.weight = QuantizedWeight{codes, scale, zero.to(torch::kInt32), g_idx, scheme};
+  if (quantize) result.weight = QuantizedWeight{codes, scale, zero.to(torch::kInt32), g_idx, scheme};
   result.dequantized = dequantized;
+  if (mask) {
+    result.mask = *mask;
+  } else if (keep.defined()) {
+    result.mask = keep.to(torch::kBool);  // chosen in the sweep (never permuted)
+  }
   result.loss = row_loss.sum().item<double>() / 2;
   result.damp_used = hessian.damp_used;
   result.retries = hessian.retries;

@@ -43,11 +43,23 @@
 // computed from the kept weights only (masked-out ones read as 0, which every grid holds).
 // llm-compressor's `preserve_zeros` instead withholds the updates from masked-out weights, which
 // loses the compensation that the OBS step assigns to them.
+//
+// Pruning chosen during the sweep (SparseGPT, Frantar & Alistarh 2023; IST-DASLab/sparsegpt,
+// sparsegpt.py `fasterprune`, the same loop): the mask is not given but picked as the sweep goes,
+// by the OBS saliency w²/U_jj² of the weights as they stand — unstructured, once per block of
+// block_size columns from the block's weights when it begins (SweepPruning::block_mask); N:M,
+// per row when the sweep reaches the first column of each group of m, from that group's current
+// weights. Pruned weights then take the path of masked-out ones above. Without quantization
+// (GptqOptions::quantize false) kept weights are left as they are (q = w, no error), so only the
+// pruned ones push errors onward — SparseGPT alone; with it, prune and quantize share one sweep —
+// the original's `wbits`. Group grids computed when a group begins see the block's unstructured
+// mask (chosen first) but not N:M choices still to come.
 #pragma once
 
 #include <torch/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -72,8 +84,25 @@ enum class GptqSweepKernel {
 bool gptq_fused_cuda_available();
 int64_t gptq_fused_cuda_max_block();
 
+// Masks chosen during the sweep (see the header comment). Active when block_mask is set or n > 0.
+struct SweepPruning {
+  // Unstructured: called before each block's first column with the block's weights as they stand
+  // [out, count] fp32 and the OBS denominators U_jj of its columns [count]; returns bool
+  // [out, count], true = keep.
+  std::function<torch::Tensor(const torch::Tensor& block_weight,
+                              const torch::Tensor& inverse_diagonal)>
+      block_mask;
+  // N:M: in each row, n of every m consecutive columns, the lowest w²/U_jj² (ties: the earlier
+  // column). m must divide block_size and the input width.
+  int n = 0;
+  int m = 0;
+
+  bool active() const { return static_cast<bool>(block_mask) || n > 0; }
+};
+
 struct GptqOptions {
   QuantScheme scheme;
+  bool quantize = true;  // false: the sweep only prunes (SparseGPT alone); scheme unused
   double damp = 0.01;          // fraction of mean(diag H) added to the diagonal
   int64_t block_size = 128;    // columns per lazy-batch block
   bool act_order = false;      // visit columns by decreasing diag H
@@ -81,6 +110,7 @@ struct GptqOptions {
   GridOptions grid;            // scale dtype, GPTQ-v1's zero point rule, MSE range search
   int max_damp_retries = 3;    // tenfold damping raises after a failed factorization
   GptqSweepKernel kernel = GptqSweepKernel::kAuto;
+  SweepPruning pruning;  // masks chosen during the sweep; not with act_order or a given mask
 };
 
 // The Hessian after steps 1-3, in visiting order. One factorization serves every linear with the
@@ -94,15 +124,28 @@ struct GptqHessian {
 };
 
 struct GptqResult {
-  // Codes, grid and (when the groups are not consecutive columns) g_idx, in original column order.
+  // Codes, grid and (when the groups are not consecutive columns) g_idx, in original column order;
+  // empty without quantization.
   QuantizedWeight weight;
-  torch::Tensor dequantized;  // fp32 [out, in], equal to dequantize(weight)
+  // fp32 [out, in]: dequantize(weight), or without quantization the updated kept weights (0
+  // where pruned).
+  torch::Tensor dequantized;
+  torch::Tensor mask;  // bool [out, in], true = kept: the given mask or the one chosen; else undefined
   // Σ (w − q)²/U_jj² / 2 over all weights: the original's printed "error", the OBS estimate of
   // the increase of the layer objective (in the units of the H given).
   double loss = 0;
   double damp_used = 0;  // as in GptqHessian, for the pass to log
   int retries = 0;
 };
+
+// The original GPTQ's `--mse` range search (IST-DASLab/gptq quant.py: maxshrink 0.8, grid 100,
+// norm 2.4, no early stop).
+MseSearch gptq_mse_search();
+
+// What the user should know when prepare_gptq_hessian had to raise the damping (`requested` was
+// the option): "the Hessian did not factor with damp 0.01; raised to 0.1 (1 retry)"; "" when the
+// first damping factored.
+std::string damping_note(double requested, const GptqHessian& hessian);
 
 // Steps 1-3. hessian [in, in] (2XᵀX/n as LinearStatistics::hessian() gives; any positive scale
 // works, only the loss depends on it) on any device; the result lives on `device`. UserError

@@ -62,6 +62,21 @@ PRESSO_X86_CLONES void update_later_columns(float* __restrict row, const float* 
   for (int64_t j = i + 1; j < count; ++j) row[j] -= err * h_row[j];
 }
 
+// SparseGPT's N:M choice in one row: of columns [i, i + m), the n with the lowest w²/d² (d the
+// diagonal of the block's U, `count` wide) are marked pruned in `keep` (ties: the earlier column).
+void choose_n_of_m(const float* row, const float* h, int64_t count, int64_t i, int n, int m,
+                   const StridedMatrix& keep, int64_t r) {
+  float score[64];
+  int order[64];
+  for (int j = 0; j < m; ++j) {
+    const float d = h[(i + j) * count + i + j];
+    score[j] = row[i + j] * row[i + j] / (d * d);
+    order[j] = j;
+  }
+  std::stable_sort(order, order + m, [&](int a, int b) { return score[a] < score[b]; });
+  for (int j = 0; j < m; ++j) keep.at(r, i + order[j]) = j < n ? 0.0f : 1.0f;
+}
+
 // Calls f(task) for every task in [0, n), on up to at::get_num_threads() threads that take the
 // next task as they finish one, so a thread the OS preempts delays the others little.
 // (at::parallel_for would run serially here: its OpenMP loop is an inline template, compiled into
@@ -208,6 +223,12 @@ void sweep_block_fused_cpu(const torch::Tensor& w, const torch::Tensor& hinv, co
   expect_cpu(outputs.dequantized, torch::kFloat32, "dequantized");
   const int64_t out = w.size(0);
   const int64_t count = w.size(1);
+  const bool quantize = grid.scale.defined();
+  const int prune_n = grid.prune_n, prune_m = grid.prune_m;
+  if (prune_n > 0 && (!grid.keep.defined() || prune_m > 64 || count % prune_m != 0)) {
+    fail_internal("gptq fused CPU sweep: N:M pruning needs a keep matrix, M <= 64 dividing {}",
+                  count);
+  }
   expect_group_index(grid.group, count, torch::kCPU);
   expect_row_loss(outputs.row_loss, out, torch::kCPU);
   if (refresh) {
@@ -226,10 +247,11 @@ void sweep_block_fused_cpu(const torch::Tensor& w, const torch::Tensor& hinv, co
   const StridedMatrix refresh_weight(refresh ? refresh->weight : torch::Tensor(), 0.0f);
   const StridedMatrix refresh_keep(refresh ? refresh->keep : torch::Tensor(), 1.0f);
   float* ep = outputs.error.data_ptr<float>();
-  int8_t* cp = outputs.codes.data_ptr<int8_t>();
+  int8_t* cp = quantize ? outputs.codes.data_ptr<int8_t>() : nullptr;
   double* row_loss = outputs.row_loss.data_ptr<double>();
   const int64_t e_row = outputs.error.stride(0), e_col = outputs.error.stride(1);
-  const int64_t c_row = outputs.codes.stride(0), c_col = outputs.codes.stride(1);
+  const int64_t c_row = quantize ? outputs.codes.stride(0) : 0;
+  const int64_t c_col = quantize ? outputs.codes.stride(1) : 0;
   const float qmin = static_cast<float>(quant_min(bits));
   const float qmax = static_cast<float>(quant_max(bits));
   const int64_t chunks = (out + kRowsPerChunk - 1) / kRowsPerChunk;
@@ -260,14 +282,20 @@ void sweep_block_fused_cpu(const torch::Tensor& w, const torch::Tensor& hinv, co
       }
       double loss = 0;
       for (int64_t i = 0; i < count; ++i) {
+        if (prune_n > 0 && i % prune_m == 0) {
+          choose_n_of_m(row.data(), hp, count, i, prune_n, prune_m, keep, r);
+        }
         const float x = row[i];
-        const float code = keep(r, i) != 0.0f
-                               ? std::nearbyint(std::min(std::max(x / s[i] + z[i], qmin), qmax))
-                               : z[i];
-        const float q = (code - z[i]) * s[i];
+        const bool kept = keep(r, i) != 0.0f;
+        float q = kept ? x : 0.0f;
+        if (quantize) {
+          const float code =
+              kept ? std::nearbyint(std::min(std::max(x / s[i] + z[i], qmin), qmax)) : z[i];
+          q = (code - z[i]) * s[i];
+          cp[r * c_row + i * c_col] = static_cast<int8_t>(code);
+        }
         const float err = (x - q) / hp[i * count + i];
         ep[r * e_row + i * e_col] = err;
-        cp[r * c_row + i * c_col] = static_cast<int8_t>(code);
         dequantized.at(r, i) = q;
         loss += static_cast<double>(err) * err;
         update_later_columns(row.data(), hp + i * count, err, i, count);
@@ -282,34 +310,57 @@ void sweep_block_tensor_ops(const torch::Tensor& w, const torch::Tensor& hinv,
   // Every tensor made here stays here; the outputs are written by copy_ and add_.
   c10::InferenceMode inference;
   const int64_t count = w.size(1);
+  const bool quantize = grid.scale.defined();
+  const int prune_n = grid.prune_n, prune_m = grid.prune_m;
+  if (prune_n > 0 && (!grid.keep.defined() || count % prune_m != 0)) {
+    fail_internal("gptq tensor sweep: N:M pruning needs a keep matrix and M dividing {}", count);
+  }
   const double qmin = static_cast<double>(quant_min(bits));
   const double qmax = static_cast<double>(quant_max(bits));
   // Columns as contiguous rows, [count, out], so each per-column op reads one run of memory;
   // their views are made once per block (on a GPU the per-column host work is the bottleneck).
   const torch::Tensor wt = w.t().contiguous();
-  const torch::Tensor st = grid.scale.index_select(1, grid.group).t().contiguous();
+  const torch::Tensor st =
+      quantize ? grid.scale.index_select(1, grid.group).t().contiguous() : torch::Tensor();
   const torch::Tensor zt = grid.zero.defined()
                                ? grid.zero.index_select(1, grid.group).t().contiguous()
                                : torch::Tensor();
   const torch::Tensor kt = grid.keep.defined() ? grid.keep.t().contiguous() : torch::Tensor();
   const torch::Tensor qt = torch::empty_like(wt);
   const torch::Tensor et = torch::empty_like(wt);
-  const std::vector<torch::Tensor> x = wt.unbind(0), s = st.unbind(0), h = hinv.unbind(0),
-                                   d = hinv.diagonal().unbind(0);
+  const torch::Tensor diagonal = hinv.diagonal();
+  const std::vector<torch::Tensor> x = wt.unbind(0), h = hinv.unbind(0), d = diagonal.unbind(0);
+  const std::vector<torch::Tensor> s = quantize ? st.unbind(0) : std::vector<torch::Tensor>();
   std::vector<torch::Tensor> q = qt.unbind(0), err = et.unbind(0);  // out= arguments
   const std::vector<torch::Tensor> z = zt.defined() ? zt.unbind(0) : std::vector<torch::Tensor>();
   const std::vector<torch::Tensor> k = kt.defined() ? kt.unbind(0) : std::vector<torch::Tensor>();
   for (int64_t i = 0; i < count; ++i) {
-    // (clamp(round(x/s + z)) − z)·s with quantize_values' operation order: z + 1·(x/s) rounds
-    // exactly as x/s + z.
-    if (zt.defined()) {
-      torch::addcdiv_out(q[i], z[i], x[i], s[i]);
-    } else {
-      torch::div_out(q[i], x[i], s[i]);
+    if (prune_n > 0 && i % prune_m == 0) {
+      // SparseGPT's N:M choice: per row, the prune_n lowest w²/d² of the next prune_m columns
+      // (a stable sort: ties go to the earlier column).
+      const torch::Tensor group = wt.slice(0, i, i + prune_m);  // [m, out]
+      const torch::Tensor score =
+          group.square().div(diagonal.slice(0, i, i + prune_m).square().unsqueeze(1)).t();
+      const torch::Tensor order = std::get<1>(
+          torch::sort(score, /*stable=*/true, /*dim=*/1, /*descending=*/false));
+      const torch::Tensor keep_group = torch::ones_like(score).scatter_(
+          1, order.slice(1, 0, prune_n), 0.0);  // [out, m]
+      kt.slice(0, i, i + prune_m).copy_(keep_group.t());
     }
-    q[i].clamp_(qmin, qmax).round_();
-    if (zt.defined()) q[i].sub_(z[i]);
-    q[i].mul_(s[i]);
+    if (!quantize) {
+      q[i].copy_(x[i]);
+    } else {
+      // (clamp(round(x/s + z)) − z)·s with quantize_values' operation order: z + 1·(x/s) rounds
+      // exactly as x/s + z.
+      if (zt.defined()) {
+        torch::addcdiv_out(q[i], z[i], x[i], s[i]);
+      } else {
+        torch::div_out(q[i], x[i], s[i]);
+      }
+      q[i].clamp_(qmin, qmax).round_();
+      if (zt.defined()) q[i].sub_(z[i]);
+      q[i].mul_(s[i]);
+    }
     if (kt.defined()) q[i].mul_(k[i]);
     torch::sub_out(err[i], x[i], q[i]).div_(d[i]);
     if (i + 1 < count) {
@@ -319,6 +370,8 @@ void sweep_block_tensor_ops(const torch::Tensor& w, const torch::Tensor& hinv,
   outputs.error.copy_(et.t());
   outputs.dequantized.copy_(qt.t());
   outputs.row_loss.add_(et.square().sum({0}, /*keepdim=*/false, torch::kFloat64));
+  if (prune_n > 0) grid.keep.copy_(kt.t());
+  if (!quantize) return;
   // (code − z)·s is exact to 2^-23 relative and |code − z| < 2^8, so q/s rounds back to the
   // code offset; pruned weights (q = 0) get the zero point.
   torch::Tensor codes = (qt / st).round_();

@@ -10,10 +10,19 @@ namespace presso::gptq_internal {
 
 // The grid the block's columns are quantized with: block column j uses grid column group[j].
 struct BlockGrid {
-  torch::Tensor scale;  // [out, n_groups] fp32, the layer's grid (a refresh writes into it)
+  // [out, n_groups] fp32, the layer's grid (a refresh writes into it); undefined without
+  // quantization: kept weights then stay as they are (q = w) and only pruned ones move errors.
+  torch::Tensor scale;
   torch::Tensor zero;   // [out, n_groups] fp32 integral values; undefined when symmetric
   torch::Tensor group;  // [count] int64
-  torch::Tensor keep;   // [out, count] fp32 1 keep, 0 pruned; undefined without a sparsity mask
+  // [out, count] fp32 1 keep, 0 pruned; undefined without a sparsity mask. With prune_n the sweep
+  // writes its N:M choices into it.
+  torch::Tensor keep;
+  // N:M chosen in the sweep (SparseGPT): at each block column i with i % prune_m == 0, every row
+  // prunes the prune_n columns of [i, i + prune_m) with the lowest w²/hinv[j, j]² as its weights
+  // then stand (ties: the earlier column). 0: none.
+  int prune_n = 0;
+  int prune_m = 0;
 };
 
 // Grid columns that the fused sweeps compute before the block's first column: grid column
@@ -31,14 +40,15 @@ struct GroupRefresh {
 // Where a block's results go: [out, count] views (any strides) into the layer's result tensors.
 struct BlockOutputs {
   torch::Tensor error;        // fp32 err, what the lazy-batch GEMM propagates
-  torch::Tensor codes;        // int8 signed codes
+  torch::Tensor codes;        // int8 signed codes; undefined without quantization
   torch::Tensor dequantized;  // fp32 q = (code − z)·s, 0 where pruned; may be the input w itself
   torch::Tensor row_loss;     // [out] fp64 accumulator: each row's Σ err² is added to it
 };
 
 // Sweeps the block's columns in order. For each column i: code = clamp(round(w/s + z)),
-// q = (code − z)·s (0 and code z where pruned), err = (w − q)/hinv[i, i], and the block's later
-// columns get w[:, j] −= err·hinv[i, j].
+// q = (code − z)·s (0 and code z where pruned; q = w where kept without quantization, when no
+// code is written), err = (w − q)/hinv[i, i], and the block's later columns get
+// w[:, j] −= err·hinv[i, j].
 //   w:    [out, count] fp32, a slice of the working weight (read before the same element of
 //         outputs.dequantized is written)
 //   hinv: [count, count] fp32, the block's diagonal block of the upper factor U

@@ -120,6 +120,17 @@ QuantGrid grid_from_range(const torch::Tensor& min, const torch::Tensor& max,
   return range_grid(min, max, scheme, options, "");
 }
 
+GridOptions grid_options_for_columns(const GridOptions& options,
+                                     const std::optional<torch::Tensor>& perm, int64_t c1,
+                                     int64_t c2) {
+  if (!options.mse_column_weight.defined()) return options;
+  GridOptions sliced = options;
+  torch::Tensor weights = options.mse_column_weight;
+  if (perm) weights = weights.index_select(0, perm->to(weights.device()));
+  sliced.mse_column_weight = weights.slice(0, c1, c2);
+  return sliced;
+}
+
 QuantGrid compute_grid(const torch::Tensor& weight, const QuantScheme& scheme,
                        const GridOptions& options, const std::string& tensor_name) {
   torch::NoGradGuard no_grad;
@@ -143,6 +154,15 @@ QuantGrid compute_grid(const torch::Tensor& weight, const QuantScheme& scheme,
 
   const MseSearch& mse = *options.mse;
   validate_mse(mse);
+  torch::Tensor column_weight;  // [1, n_groups, group_size] or undefined
+  if (options.mse_column_weight.defined()) {
+    if (options.mse_column_weight.numel() != in) {
+      fail_internal("tensor '{}': {} MSE column weights for {} columns", tensor_name,
+                    options.mse_column_weight.numel(), in);
+    }
+    column_weight =
+        options.mse_column_weight.to(x.device(), torch::kFloat32).reshape({1, groups, in / groups});
+  }
   torch::Tensor best_error = torch::full_like(min, std::numeric_limits<float>::infinity());
   torch::Tensor best_min = min;
   torch::Tensor best_max = max;
@@ -156,7 +176,9 @@ QuantGrid compute_grid(const torch::Tensor& weight, const QuantScheme& scheme,
     const torch::Tensor s = cand.scale.unsqueeze(-1);
     const torch::Tensor z = cand.zero_point.unsqueeze(-1);
     const torch::Tensor dq = dequantize_values(quantize_values(x, s, z, scheme.bits), s, z);
-    const torch::Tensor error = (dq - x).abs_().pow_(mse.norm).sum(-1);
+    torch::Tensor error = (dq - x).abs_().pow_(mse.norm);
+    if (column_weight.defined()) error.mul_(column_weight);
+    error = error.sum(-1);
     const torch::Tensor improved = error < best_error;
     // Only early stopping needs to know on the host whether any group improved; asking waits
     // for the device.

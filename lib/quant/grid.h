@@ -41,12 +41,22 @@ struct GridOptions {
   // the scale max/(2^b − 2) instead, which still covers [min, max] (min > −scale/2 there).
   bool avoid_qmin_zero_point = false;
   std::optional<MseSearch> mse;  // none: plain min/max (memoryless min-max observer)
+  // [in] >= 0, or undefined: in the MSE search each column's error counts this much (the mean x²
+  // of its input channel: llama.cpp's importance matrix, llm-compressor's imatrix_mse observer),
+  // so the range fits the columns whose inputs are large.
+  torch::Tensor mse_column_weight;
 };
 
 // Grid for weight [out, in] under `scheme` (validated here; `tensor_name` names the weight in
 // errors). Groups are consecutive column ranges.
 QuantGrid compute_grid(const torch::Tensor& weight, const QuantScheme& scheme,
                        const GridOptions& options = {}, const std::string& tensor_name = "");
+
+// `options` for the grid of columns [c1, c2) of a weight whose columns were reordered by `perm`
+// (GPTQ's act order; nullopt: not reordered): mse_column_weight follows the columns.
+GridOptions grid_options_for_columns(const GridOptions& options,
+                                     const std::optional<torch::Tensor>& perm, int64_t c1,
+                                     int64_t c2);
 
 // Grid from per-group ranges: min, max [out, n_groups] fp32 (any sign; clamped so that
 // min <= 0 <= max, as 0 must be exactly representable). Ignores options.mse.

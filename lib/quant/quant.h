@@ -7,6 +7,7 @@
 //                              optional MSE range search (llm-compressor's observer)
 //   quantize.h                 QuantizedWeight, quantize / dequantize
 //   gptq.h                     GPTQ: the OBS column sweep over a layer's Hessian, lazy batches
+//   awq.h                      AWQ: llm-awq's scale formula and clipping search
 //   bitpack.h                  dense LSB-first b-bit packing into int32 words
 //   pack_compressed_tensors.h  compressed-tensors `pack-quantized` (0.18 layout)
 //   pack_gptq.h                GPTQ v1 qweight / qzeros / scales / g_idx
@@ -17,6 +18,7 @@
 // Byte-level layouts and the upstream files they were checked against: docs/formats.md.
 #pragma once
 
+#include "lib/quant/awq.h"
 #include "lib/quant/bitpack.h"
 #include "lib/quant/gptq.h"
 #include "lib/quant/grid.h"

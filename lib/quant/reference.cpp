@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <utility>
 #include <vector>
 
 #include "lib/common/errors.h"
@@ -273,14 +274,16 @@ GptqResult gptq_quantize_ref(const torch::Tensor& weight, const torch::Tensor& h
                              torch::Tensor* tie_distance) {
   torch::NoGradGuard no_grad;
   const QuantScheme& scheme = options.scheme;
+  const bool quantize = options.quantize;
+  const SweepPruning& pruning = options.pruning;
   torch::Tensor w = weight.to(torch::kCPU, torch::kFloat32).contiguous().clone();
   torch::Tensor h = hessian.to(torch::kCPU, torch::kFloat32).contiguous().clone();
   const int64_t out = w.size(0);
   const int64_t in = w.size(1);
-  const int64_t gs = effective_group_size(scheme, in);
+  const int64_t gs = quantize ? effective_group_size(scheme, in) : in;
   const int64_t groups = in / gs;
-  const bool per_channel = scheme.group_size == -1;
-  const bool dynamic_groups = !per_channel && !options.static_groups;
+  const bool per_channel = quantize && scheme.group_size == -1;
+  const bool dynamic_groups = quantize && !per_channel && !options.static_groups;
   const torch::Tensor keep = mask ? mask->to(torch::kCPU).to(torch::kBool).contiguous()
                                   : torch::ones({out, in}, torch::kBool);
   const auto kept = [](const torch::Tensor& x, const torch::Tensor& k) {
@@ -305,7 +308,7 @@ GptqResult gptq_quantize_ref(const torch::Tensor& weight, const torch::Tensor& h
       if (dead[j]) W[r][j] = 0;
     }
   }
-  if (!per_channel && options.static_groups) {
+  if (quantize && !per_channel && options.static_groups) {
     grid = compute_grid_ref(kept(w, keep), scheme, options.grid);
   }
 
@@ -357,7 +360,7 @@ GptqResult gptq_quantize_ref(const torch::Tensor& weight, const torch::Tensor& h
 
   std::vector<float> scale(out * groups, 0.0f);
   std::vector<int32_t> zero(out * groups, 0);
-  if (!dynamic_groups) {
+  if (quantize && !dynamic_groups) {
     const auto s = grid.scale.accessor<float, 2>();
     const auto z = grid.zero_point.accessor<int32_t, 2>();
     for (int64_t r = 0; r < out; ++r) {
@@ -369,7 +372,7 @@ GptqResult gptq_quantize_ref(const torch::Tensor& weight, const torch::Tensor& h
   }
   torch::Tensor codes = torch::empty({out, in}, torch::kInt8);
   torch::Tensor dequantized = torch::empty({out, in}, torch::kFloat32);
-  torch::Tensor ties = torch::empty({out, in}, torch::kFloat32);
+  torch::Tensor ties = torch::zeros({out, in}, torch::kFloat32);
   auto C = codes.accessor<int8_t, 2>();
   auto D = dequantized.accessor<float, 2>();
   auto T = ties.accessor<float, 2>();
@@ -378,7 +381,14 @@ GptqResult gptq_quantize_ref(const torch::Tensor& weight, const torch::Tensor& h
   torch::Tensor block_start;  // the weights when the current block began
   double loss = 0;
   for (int64_t p = 0; p < in; ++p) {
-    if (p % options.block_size == 0) block_start = wp.clone();
+    if (p % options.block_size == 0) {
+      block_start = wp.clone();
+      if (pruning.block_mask) {
+        const int64_t p2 = std::min(p + options.block_size, in);
+        kp.slice(1, p, p2).copy_(
+            pruning.block_mask(block_start.slice(1, p, p2), upper.diagonal().slice(0, p, p2)));
+      }
+    }
     int64_t g = 0;
     if (dynamic_groups) {
       g = p / gs;
@@ -394,10 +404,30 @@ GptqResult gptq_quantize_ref(const torch::Tensor& weight, const torch::Tensor& h
     } else if (!per_channel) {
       g = order[p] / gs;
     }
+    // After the group's grid, which sees only the choices already made (as the sweeps do).
+    if (pruning.n > 0 && p % pruning.m == 0) {
+      // Each row: the n lowest w²/U_jj² of columns [p, p + m) as they stand, earlier on ties.
+      for (int64_t r = 0; r < out; ++r) {
+        std::vector<std::pair<float, int64_t>> scored;
+        for (int64_t j = p; j < p + pruning.m; ++j) {
+          scored.push_back({WP[r][j] * WP[r][j] / (U[j][j] * U[j][j]), j});
+        }
+        std::sort(scored.begin(), scored.end());
+        for (int64_t t = 0; t < pruning.m; ++t) KP[r][scored[t].second] = t >= pruning.n;
+      }
+    }
     const int64_t column = order[p];
     const float d = U[p][p];
     for (int64_t r = 0; r < out; ++r) {
       const float x = WP[r][p];
+      if (!quantize) {
+        // Pruning alone: a kept weight stays as it is, a pruned one goes to 0.
+        const float e = (KP[r][p] ? 0.0f : x) / d;
+        loss += static_cast<double>(e) * e;
+        D[r][column] = KP[r][p] ? x : 0.0f;
+        for (int64_t j = p + 1; j < in; ++j) WP[r][j] -= e * U[p][j];
+        continue;
+      }
       const float s = scale[r * groups + g];
       const int32_t z = zero[r * groups + g];
       const float v = std::min(std::max(x / s + static_cast<float>(z), qmin), qmax);
@@ -426,8 +456,13 @@ GptqResult gptq_quantize_ref(const torch::Tensor& weight, const torch::Tensor& h
   }
   if (tie_distance) *tie_distance = ties;
   GptqResult result;
-  result.weight = QuantizedWeight{codes, out_scale, out_zero, g_idx, scheme};
+  if (quantize) result.weight = QuantizedWeight{codes, out_scale, out_zero, g_idx, scheme};
   result.dequantized = dequantized;
+  if (mask || pruning.active()) {
+    torch::Tensor chosen = torch::empty({out, in}, torch::kBool);
+    for (int64_t p = 0; p < in; ++p) chosen.select(1, order[p]).copy_(kp.select(1, p));
+    result.mask = chosen;
+  }
   result.loss = loss / 2;
   result.damp_used = fraction;
   result.retries = retries;

@@ -2,15 +2,16 @@
 // file it was read from (llm-compressor main of 2026-08, compressed-tensors 0.18.0). Like
 // upstream, where every modifier is a pydantic model with extra="forbid"
 // (src/llmcompressor/modifiers/modifier.py), an unknown key is an error; keys we know but cannot
-// honour (activation or KV-cache quantization, float or per-tensor grids, OWL) are errors that
-// say so; keys that change nothing for a block-by-block, weight-only, one-shot tool are accepted,
-// with a warning where a user might expect an effect.
+// honour (activation or KV-cache quantization, float or per-tensor grids, OWL outside Wanda) are
+// errors that say so; keys that change nothing for a block-by-block, weight-only, one-shot tool
+// are accepted, with a warning where a user might expect an effect.
 #include "lib/recipe/llmc_modifiers.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <regex>
 
@@ -171,10 +172,42 @@ std::optional<RawOption> read_nm_mask_structure(const ModifierContext& context,
   return RawOption{"pattern", "mask_structure", YAML::Node(fmt::format("{}:{}", n, m)), mark};
 }
 
+// OWL's keys of SparsityModifierBase (sgpt_base.py): sparsity_profile ("owl", any case),
+// owl_m and owl_lmbda, all three or none (its validate_model_after), become the wanda pass's
+// sparsity_profile, owl_threshold_m and owl_lambda. Upstream's OWL path itself fails after
+// computing the sparsities (docs/benchmarks.md, Wanda); we follow its math.
+void translate_owl(ModifierContext& context, const std::vector<RawOption>& given) {
+  if (given.empty()) return;
+  if (given.size() < 3) {
+    context.add(given.front().mark,
+                "OWL needs all of sparsity_profile: owl, owl_m and owl_lmbda, or none of them "
+                "(as in llm-compressor)");
+    return;
+  }
+  for (const RawOption& option : given) {
+    if (option.key == "sparsity_profile") {
+      std::string profile = option.value.IsScalar() ? option.value.Scalar() : "";
+      std::transform(profile.begin(), profile.end(), profile.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      if (profile != "owl") {
+        context.add(option.mark,
+                    "sparsity_profile: '" + profile + "' is not a profile; the only one is owl");
+        continue;
+      }
+      context.result.options.push_back(
+          RawOption{"sparsity_profile", option.key, YAML::Node("owl"), option.mark});
+    } else {
+      const std::string ours = option.key == "owl_m" ? "owl_threshold_m" : "owl_lambda";
+      context.result.options.push_back(RawOption{ours, option.key, option.value, option.mark});
+    }
+  }
+}
+
 // SparseGPTModifier and WandaPruningModifier, both SparsityModifierBase.
 void translate_sparsity_modifier(ModifierContext& context, bool sparsegpt) {
   const LlmcModifier& modifier = context.modifier;
   auto& options = context.result.options;
+  std::vector<RawOption> owl;  // sparsity_profile, owl_m, owl_lmbda as given (Wanda only)
   for (const auto& [key_node, value] : modifier.args) {
     std::string key = key_node.Scalar();
     YAML::Mark mark = key_node.Mark();
@@ -186,7 +219,13 @@ void translate_sparsity_modifier(ModifierContext& context, bool sparsegpt) {
         options.push_back(RawOption{key, key, value, mark});
       }
     } else if (key == "sparsity_profile" || key == "owl_m" || key == "owl_lmbda") {
-      if (set) context.add(mark, key + ": OWL layer-wise sparsity is not supported");
+      if (set && sparsegpt) {
+        context.add(mark, key +
+                              ": OWL layer-wise sparsity is supported for WandaPruningModifier "
+                              "only (presso's sparsegpt pass has none)");
+      } else if (set) {
+        owl.push_back(RawOption{key, key, value, mark});
+      }
     } else if (key == "preserve_sparsity_mask") {
       bool flag = false;
       if (set && (!YAML::convert<bool>::decode(value, flag) || flag)) {
@@ -227,6 +266,11 @@ void translate_sparsity_modifier(ModifierContext& context, bool sparsegpt) {
     // whatever the registered pass's own defaults are.
     add_default(options, "damp", "damp", YAML::Node(0.01), modifier.mark);
     add_default(options, "block_size", "block_size", YAML::Node(128), modifier.mark);
+  } else {
+    translate_owl(context, owl);
+    // Upstream calibrates a whole decoder layer, then prunes its linears (sequential_update,
+    // forced true, means layer by layer): no statistics gathered again within a block.
+    add_default(options, "true_sequential", "sequential_update", YAML::Node(false), modifier.mark);
   }
   add_default(options, "pattern", "mask_structure", YAML::Node("unstructured"), modifier.mark);
 }

@@ -26,10 +26,12 @@ ModifierTranslation gptq_modifier_translation();
 ModifierTranslation awq_modifier_translation();
 
 // SparseGPTModifier (SparsityModifierBase): targets, ignore, sparsity, pattern (from
-// mask_structure), damp, block_size.
+// mask_structure), damp, block_size; OWL is an error (Wanda only).
 ModifierTranslation sparsegpt_modifier_translation();
 
-// WandaPruningModifier (SparsityModifierBase): targets, ignore, sparsity, pattern.
+// WandaPruningModifier (SparsityModifierBase): targets, ignore, sparsity, pattern,
+// true_sequential (false: a layer's linears share one calibration run) and, with OWL,
+// sparsity_profile, owl_threshold_m (owl_m) and owl_lambda (owl_lmbda).
 ModifierTranslation wanda_modifier_translation();
 
 // MagnitudePruningModifier, read one-shot: targets, sparsity (final_sparsity), pattern (from

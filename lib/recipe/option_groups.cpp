@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <regex>
 
@@ -146,6 +147,81 @@ double pruned_fraction(const PassOptions& options) {
   return options.get_float("sparsity");
 }
 
+namespace {
+
+// The OWL paper's defaults (Yin et al. 2024, section 4: M = 5, λ = 0.08).
+constexpr double kOwlThresholdM = 5.0;
+constexpr double kOwlLambda = 0.08;
+
+// A float option without a default: absent unless given, so that a key without its switch can
+// be reported.
+OptionSpec optional_float_option(std::string key, std::optional<double> min,
+                                 std::optional<double> max, std::string doc) {
+  OptionSpec spec;
+  spec.key = std::move(key);
+  spec.type = OptionType::kFloat;
+  spec.min = min;
+  spec.max = max;
+  spec.doc = std::move(doc);
+  return spec;
+}
+
+}  // namespace
+
+std::vector<OptionSpec> owl_options() {
+  OptionSpec threshold = optional_float_option(
+      "owl_threshold_m", 0.0, std::nullopt,
+      "with owl: a score is an outlier above M times its layer's mean (default 5)");
+  threshold.check = [](const OptionValue& value) -> std::string {
+    return std::get<double>(value) > 0 ? "" : "M must be above 0";
+  };
+  return {enum_option("sparsity_profile", "uniform", {"uniform", "owl"},
+                      "uniform: every layer at sparsity; owl: each decoder layer's sparsity from "
+                      "its share of outlier activations (OWL), averaging to sparsity"),
+          threshold,
+          optional_float_option("owl_lambda", 0.0, 0.5,
+                                "with owl: layer sparsities within sparsity ± 2λ (default 0.08)")};
+}
+
+std::vector<OptionProblem> check_owl(const PassOptions& options) {
+  std::vector<OptionProblem> problems;
+  if (options.get_string("sparsity_profile") != "owl") {
+    for (const char* key : {"owl_threshold_m", "owl_lambda"}) {
+      if (options.has(key)) {
+        problems.push_back(
+            {key, std::string(key) + " has no effect without sparsity_profile: owl"});
+      }
+    }
+    return problems;
+  }
+  const std::string& pattern = options.get_string("pattern");
+  if (parse_sparsity_pattern(pattern).structured()) {
+    problems.push_back(
+        {"sparsity_profile", fmt::format("sparsity_profile owl gives each layer its own sparsity, "
+                                         "which pattern {} (N/M everywhere) cannot follow; use an "
+                                         "unstructured sparsity",
+                                         pattern)});
+  } else if (options.has("sparsity")) {
+    const double sparsity = options.get_float("sparsity");
+    const double limit = std::min(sparsity, 1 - sparsity) / 2;
+    if (owl_lambda(options) > limit) {
+      problems.push_back(
+          {"owl_lambda", fmt::format("owl_lambda {} lets a layer's sparsity leave [0, 1) around "
+                                     "sparsity {} (each moves by up to 2λ); use at most {:.4g}",
+                                     owl_lambda(options), sparsity, limit)});
+    }
+  }
+  return problems;
+}
+
+double owl_threshold_m(const PassOptions& options) {
+  return options.has("owl_threshold_m") ? options.get_float("owl_threshold_m") : kOwlThresholdM;
+}
+
+double owl_lambda(const PassOptions& options) {
+  return options.has("owl_lambda") ? options.get_float("owl_lambda") : kOwlLambda;
+}
+
 std::vector<OptionSpec> awq_options() {
   OptionSpec mappings;
   mappings.key = "mappings";
@@ -157,6 +233,12 @@ std::vector<OptionSpec> awq_options() {
                       "or search both"),
           int_option("n_grid", 20, 1, std::nullopt, "grid points of the scale search"),
           bool_option("clip", true, "search a clipping ratio per group after scaling"), mappings};
+}
+
+std::vector<OptionSpec> importance_options() {
+  return {bool_option("weighted_mse", false,
+                      "weigh each column's range-search error by its input's mean x² "
+                      "(needs calibration)")};
 }
 
 std::vector<OptionSpec> join_options(std::vector<std::vector<OptionSpec>> groups) {

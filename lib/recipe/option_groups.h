@@ -50,9 +50,26 @@ std::vector<std::string> check_pruning_shape(const PassOptions& options, const L
 // pattern, else sparsity.
 double pruned_fraction(const PassOptions& options);
 
+// OWL's layer-wise sparsity (lib/sparse/wanda.h): sparsity_profile ("uniform", default, or "owl":
+// each decoder layer's sparsity from its share of outlier scores), owl_threshold_m (a score is an
+// outlier above M times its layer's mean; > 0, default with owl 5, the OWL paper's) and
+// owl_lambda (the layers' sparsities spread over sparsity ± 2λ at most; default with owl 0.08).
+std::vector<OptionSpec> owl_options();
+// The OWL keys need sparsity_profile: owl, an unstructured sparsity, and
+// λ <= min(sparsity, 1 − sparsity)/2, which keeps every layer's sparsity in [0, 1).
+std::vector<OptionProblem> check_owl(const PassOptions& options);
+// M and λ as given or their defaults; call only with sparsity_profile owl.
+double owl_threshold_m(const PassOptions& options);
+double owl_lambda(const PassOptions& options);
+
 // duo_scaling (true|false|both), n_grid (default 20), clip (search a weight clipping ratio after
 // scaling, as the original llm-awq does; default true), mappings (default []: the model family's).
 std::vector<OptionSpec> awq_options();
+
+// weighted_mse (default false): the range search weighs each input column's error by the mean x²
+// of its input channel over the calibration data (llama.cpp's importance matrix, llm-compressor's
+// imatrix_mse observer); for rtn and gptq it implies mse, for awq it weighs the clip search.
+std::vector<OptionSpec> importance_options();
 
 // Concatenates option groups in order.
 std::vector<OptionSpec> join_options(std::vector<std::vector<OptionSpec>> groups);

@@ -109,9 +109,7 @@ PassSchema sparsegpt_schema() {
       "the same sweep";
   schema.options = join_options(
       {target_options(), pruning_options(), obs_options(), joint_quant_options(),
-       {bool_option("true_sequential", false,
-                    "prune a block's linears in forward order, on pruned inputs (the original "
-                    "gathers every Hessian from the dense block)")}});
+       {pruning_sequential_option()}});
   schema.cross_check = [](const PassOptions& options) {
     std::vector<OptionProblem> problems = check_pruning(options);
     if (!options.has("bits")) {

@@ -130,9 +130,7 @@ PassSchema wanda_schema() {
       {target_options(),
        pruning_options(),
        owl_options(),
-       {bool_option("true_sequential", false,
-                    "gather each input group's statistics again after the groups before it are "
-                    "pruned (the original gathers a block's once)")}});
+       {pruning_sequential_option()}});
   schema.cross_check = [](const PassOptions& options) {
     std::vector<OptionProblem> problems = check_pruning(options);
     for (auto& problem : check_owl(options)) problems.push_back(std::move(problem));

@@ -158,9 +158,7 @@ TEST_CASE("every packed format loads back to the dequantized weights, bit for bi
 TEST_CASE("every fixture checkpoint round-trips through every packed format", "[golden]") {
   auto fx = test::fixtures_or_skip();
   if (!fx) return;
-  std::vector<fs::path> dirs = test::checkpoint_dirs(*fx, "tiny");
-  for (const auto& dir : test::checkpoint_dirs(*fx, "models")) dirs.push_back(dir);
-  for (const auto& dir : dirs) {
+  for (const auto& dir : test::all_checkpoint_dirs(*fx)) {
     // The shipped model is checked in full by the unit test; the larger ones get one combo per
     // format to keep the suite fast.
     const bool large = dir.parent_path().filename() == "models";

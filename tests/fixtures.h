@@ -37,4 +37,11 @@ inline std::vector<fs::path> checkpoint_dirs(const fs::path& fixtures, const std
   return dirs;
 }
 
+// Every checkpoint of the fixtures: tiny/ then models/.
+inline std::vector<fs::path> all_checkpoint_dirs(const fs::path& fixtures) {
+  std::vector<fs::path> dirs = checkpoint_dirs(fixtures, "tiny");
+  for (const auto& dir : checkpoint_dirs(fixtures, "models")) dirs.push_back(dir);
+  return dirs;
+}
+
 }  // namespace presso::test

@@ -150,9 +150,7 @@ TEST_CASE("folding random scales into every awq scale group leaves the logits un
           "[golden]") {
   auto fixtures = presso::test::fixtures_or_skip();
   if (!fixtures) return;
-  std::vector<fs::path> models = presso::test::checkpoint_dirs(*fixtures, "tiny");
-  for (const auto& dir : presso::test::checkpoint_dirs(*fixtures, "models")) models.push_back(dir);
-  for (const auto& model_dir : models) {
+  for (const auto& model_dir : presso::test::all_checkpoint_dirs(*fixtures)) {
     INFO(model_dir.filename().string());
     Model model = Model::open(model_dir.string());
     torch::manual_seed(7);

@@ -91,9 +91,7 @@ TEST_CASE("module runs match the block and scale folds keep its function, in eve
           "[golden]") {
   auto fixtures = presso::test::fixtures_or_skip();
   if (!fixtures) return;
-  std::vector<fs::path> models = presso::test::checkpoint_dirs(*fixtures, "tiny");
-  for (const auto& dir : presso::test::checkpoint_dirs(*fixtures, "models")) models.push_back(dir);
-  for (const auto& model_dir : models) {
+  for (const auto& model_dir : presso::test::all_checkpoint_dirs(*fixtures)) {
     INFO(model_dir.filename().string());
     TempDir dir("family_modules");
     // Pre-tokenized calibration: tiny checkpoints have no tokenizer.

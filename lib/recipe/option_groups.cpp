@@ -93,6 +93,12 @@ std::string check_sparsity_pattern(const std::string& text) {
   return "";
 }
 
+OptionSpec pruning_sequential_option() {
+  return bool_option("true_sequential", false,
+                     "prune a block's linears in forward order, each input group on the inputs "
+                     "of the pruned groups before it (the originals gather a block's once)");
+}
+
 std::vector<OptionSpec> pruning_options() {
   OptionSpec sparsity;
   sparsity.key = "sparsity";

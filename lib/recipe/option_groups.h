@@ -49,6 +49,10 @@ std::vector<std::string> check_pruning_shape(const PassOptions& options, const L
 // The fraction of each linear's weights that the pruning options remove: N/M for an N:M
 // pattern, else sparsity.
 double pruned_fraction(const PassOptions& options);
+// true_sequential for the passes that prune from calibration statistics (default false: as the
+// originals, every linear of a block takes its statistics from one run of the block; true
+// gathers each input group again after the groups before it are pruned).
+OptionSpec pruning_sequential_option();
 
 // OWL's layer-wise sparsity (lib/sparse/wanda.h): sparsity_profile ("uniform", default, or "owl":
 // each decoder layer's sparsity from its share of outlier scores), owl_threshold_m (a score is an

@@ -6,6 +6,7 @@
 
 #include "apps/cli/commands.h"
 #include "lib/common/errors.h"
+#include "lib/common/version.h"
 #include "lib/eval/runtime.h"
 
 int main(int argc, char** argv) {
@@ -14,13 +15,16 @@ int main(int argc, char** argv) {
       "presso: post-training compression of transformer language models.\n"
       "Reads Hugging Face checkpoints, compresses them with recipes of passes (presso list),\n"
       "writes checkpoints serving engines load, and measures perplexity."};
-  app.set_version_flag("--version", std::string("presso ") + PRESSO_VERSION);
+  app.set_version_flag("--version", "presso " + presso::version_description() + "\n" +
+                                         presso::libtorch_description());
   app.require_subcommand(1);
   presso::cli::add_compress_command(app);
   presso::cli::add_eval_command(app);
   presso::cli::add_inspect_command(app);
   presso::cli::add_list_command(app);
   presso::cli::add_recipe_command(app);
+  presso::cli::add_serve_check_command(app);
+  presso::cli::add_sweep_command(app);
   presso::cli::add_tokenize_command(app);
   try {
     app.parse(argc, argv);

@@ -34,6 +34,32 @@ bool StatsRequest::operator==(const StatsRequest& other) const {
 
 StatsRequest operator|(StatsRequest a, const StatsRequest& b) { return a |= b; }
 
+InputSums input_sums(const torch::Tensor& input, const StatsRequest& request, torch::Device device) {
+  torch::NoGradGuard no_grad;
+  const int64_t in = input.size(-1);
+  const torch::Tensor rows = input.reshape({-1, in});  // [N, in]; a view for contiguous inputs
+  const int64_t n = rows.size(0);
+  InputSums sums;
+  sums.request = request;
+  sums.device = device;
+  sums.tokens = n;
+  sums.samples = input.dim() == 2 ? 1 : input.size(0);
+  const auto options = torch::TensorOptions().dtype(torch::kFloat32).device(device);
+  if (request.hessian) sums.xtx = torch::zeros({in, in}, options);
+  if (request.mean_abs) sums.abs_sum = torch::zeros({in}, options);
+  if (request.sq_norm) sums.sq_norm = torch::zeros({in}, options);
+  const int64_t chunk_rows = std::max<int64_t>(1, kChunkElements / std::max<int64_t>(in, 1));
+  for (int64_t start = 0; request.any() && start < n; start += chunk_rows) {
+    // x: [rows, in] fp32 on the accumulation device; no copy when the input already is.
+    const torch::Tensor x =
+        rows.narrow(0, start, std::min(chunk_rows, n - start)).to(device, torch::kFloat32);
+    if (request.hessian) sums.xtx.addmm_(x.t(), x);
+    if (request.mean_abs) sums.abs_sum.add_(x.abs().sum(0));
+    if (request.sq_norm) sums.sq_norm.add_(x.square().sum(0));
+  }
+  return sums;
+}
+
 LinearStatistics::LinearStatistics(StatsRequest request, std::optional<torch::Device> device)
     : request_(request), device_(device) {}
 
@@ -48,6 +74,10 @@ void LinearStatistics::add(const torch::Tensor& input) {
     fail_internal("LinearStatistics::add: expected a floating-point input [..., in], got {} {}",
                   input.defined() ? std::string(c10::toString(input.scalar_type())) : "undefined",
                   input.defined() ? shape_text(input) : "");
+  add(input_sums(input, request_, device_for(input)), input);
+}
+
+void LinearStatistics::add(const InputSums& sums, const torch::Tensor& input) {
   const int64_t in = input.size(-1);
   if (in_features_ == 0) {
     if (in == 0)
@@ -62,21 +92,14 @@ void LinearStatistics::add(const torch::Tensor& input) {
     fail_internal("LinearStatistics::add: input {} has {} channels, earlier inputs had {}",
                   shape_text(input), in, in_features_);
   }
+  if ((sums.request | request_) != sums.request)
+    fail_internal("LinearStatistics::add: the shared sums miss a requested statistic");
   torch::NoGradGuard no_grad;
-  const torch::Tensor rows = input.reshape({-1, in});  // [N, in]; a view for contiguous inputs
-  const int64_t n = rows.size(0);
-  tokens_ += n;
-  samples_ += input.dim() == 2 ? 1 : input.size(0);
-  if (!request_.any()) return;
-  const int64_t chunk_rows = std::max<int64_t>(1, kChunkElements / in);
-  for (int64_t start = 0; start < n; start += chunk_rows) {
-    // x: [rows, in] fp32 on the accumulation device; no copy when the input already is.
-    const torch::Tensor x =
-        rows.narrow(0, start, std::min(chunk_rows, n - start)).to(*device_, torch::kFloat32);
-    if (request_.hessian) xtx_.addmm_(x.t(), x);
-    if (request_.mean_abs) abs_sum_.add_(x.abs().sum(0));
-    if (request_.sq_norm) sq_norm_.add_(x.square().sum(0));
-  }
+  tokens_ += sums.tokens;
+  samples_ += sums.samples;
+  if (request_.hessian) xtx_.add_(sums.xtx);
+  if (request_.mean_abs) abs_sum_.add_(sums.abs_sum);
+  if (request_.sq_norm) sq_norm_.add_(sums.sq_norm);
 }
 
 void LinearStatistics::scale_input_channels(const torch::Tensor& factor) {
@@ -154,7 +177,21 @@ void StatisticsCollector::request(const std::string& linear_name, const StatsReq
 
 void StatisticsCollector::hook(const std::string& linear_name, const torch::Tensor& input) {
   const auto it = stats_.find(linear_name);
-  if (it != stats_.end()) it->second.add(input);
+  if (it == stats_.end()) return;
+  LinearStatistics& stats = it->second;
+  if (!input.defined() || input.dim() < 2 || !input.is_floating_point()) {
+    stats.add(input);  // the InternalError naming what arrived
+    return;
+  }
+  const torch::Device device = stats.device_for(input);
+  const bool reusable = last_sums_ && last_input_.is_same(input) &&
+                        last_sums_->device == device &&
+                        (last_sums_->request | stats.request()) == last_sums_->request;
+  if (!reusable) {
+    last_sums_ = input_sums(input, stats.request(), device);
+    last_input_ = input;
+  }
+  stats.add(*last_sums_, input);
 }
 
 LinearHook StatisticsCollector::as_hook() {
@@ -196,6 +233,10 @@ std::vector<std::string> StatisticsCollector::names() const {
   return names;
 }
 
-void StatisticsCollector::clear() { stats_.clear(); }
+void StatisticsCollector::clear() {
+  stats_.clear();
+  last_input_ = torch::Tensor();
+  last_sums_.reset();
+}
 
 }  // namespace presso

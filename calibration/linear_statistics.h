@@ -30,6 +30,17 @@ struct StatsRequest {
 };
 StatsRequest operator|(StatsRequest a, const StatsRequest& b);
 
+// The raw sums of one input x [..., in] (fp32 on one device); those not requested stay undefined.
+struct InputSums {
+  StatsRequest request;
+  torch::Device device = torch::kCPU;
+  int64_t tokens = 0;
+  int64_t samples = 0;
+  torch::Tensor xtx, abs_sum, sq_norm;  // Σ xᵀx [in, in], Σ |x_j| [in], Σ x_j² [in]
+};
+// Computes them in chunks of bounded size, so a bf16 or remote input is never converted whole.
+InputSums input_sums(const torch::Tensor& input, const StatsRequest& request, torch::Device device);
+
 // Accumulates the requested statistics over every input passed to add(), in fp32 whatever the
 // activations' dtype, as raw sums plus a token count; the normalised forms are computed on
 // demand. Asking for a statistic that was not requested, or for a normalised one before any
@@ -46,6 +57,11 @@ class LinearStatistics : public InputObserver {
   // accumulation device in chunks of bounded size, so a bf16 or remote input is never copied
   // whole. Every call must have the same `in`.
   void add(const torch::Tensor& input);
+  // The same, from sums already computed for this input (for linears that share it); they must
+  // cover request() and lie on this statistics' device.
+  void add(const InputSums& sums, const torch::Tensor& input);
+  // The device add() accumulates on for `input`.
+  torch::Device device_for(const torch::Tensor& input) const { return device_.value_or(input.device()); }
 
   // Inputs become x·diag(factor) ([in], e.g. 1/s after AWQ folds a scale s into the weights):
   // the gathered sums are transformed as if the new inputs had been accumulated instead.
@@ -95,6 +111,7 @@ class StatisticsCollector {
 
   // Adds `input` to the statistics of `linear_name`; linears nobody requested are ignored, so one
   // hook can serve the whole block.
+  // Linears reading the same input tensor (q/k/v, gate/up) share one computation of its sums.
   void hook(const std::string& linear_name, const torch::Tensor& input);
   // hook() as the block's LinearHook; it refers to this collector, which must outlive it.
   LinearHook as_hook();
@@ -114,6 +131,9 @@ class StatisticsCollector {
  private:
   std::optional<torch::Device> device_;
   std::map<std::string, LinearStatistics> stats_;
+  // The input of the latest hook() and its sums, for the next linear that reads it.
+  torch::Tensor last_input_;
+  std::optional<InputSums> last_sums_;
 };
 
 }  // namespace presso

@@ -26,6 +26,8 @@ class GptqPass : public Pass {
     options_.static_groups = options.get_bool("static_groups");
   }
 
+  bool true_sequential() const override { return true_sequential_; }
+
   StatsRequest wants() const override {
     StatsRequest request;
     request.hessian = true;

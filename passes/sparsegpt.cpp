@@ -38,6 +38,8 @@ class SparseGptPass : public Pass {
     }
   }
 
+  bool true_sequential() const override { return true_sequential_; }
+
   StatsRequest wants() const override {
     StatsRequest request;
     request.hessian = true;

@@ -51,6 +51,8 @@ class WandaPass : public Pass {
     }
   }
 
+  bool true_sequential() const override { return true_sequential_; }
+
   StatsRequest wants() const override {
     StatsRequest request;
     request.sq_norm = true;

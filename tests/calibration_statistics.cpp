@@ -179,3 +179,29 @@ TEST_CASE("statistics can be held on another device than the activations", "[uni
   const torch::Tensor X = x.reshape({-1, 16}).cpu().to(torch::kFloat64);
   CHECK(max_rel_error(stats.xtx(), X.t().mm(X)) < 1e-5);
 }
+
+TEST_CASE("linears reading one input share its sums and get exactly their own", "[unit]") {
+  presso::StatisticsCollector collector;
+  const std::vector<std::string> names = {"q", "k", "v"};
+  collector.request("q", StatsRequest{true, false, false});
+  collector.request("k", StatsRequest{true, false, false});
+  collector.request("v", kAll);  // more than q computed: its sums are its own
+  const presso::LinearHook hook = collector.as_hook();
+  for (const auto& x : random_inputs(24, 5)) {
+    for (const auto& name : names) hook(name, x);
+  }
+  for (const auto& name : names) {
+    LinearStatistics alone(collector.at(name).request());
+    for (const auto& x : random_inputs(24, 5)) alone.add(x);
+    INFO(name);
+    CHECK(collector.at(name).token_count() == alone.token_count());
+    CHECK(collector.at(name).sample_count() == alone.sample_count());
+    CHECK(torch::equal(collector.at(name).xtx(), alone.xtx()));
+  }
+  CHECK(torch::equal(collector.at("v").abs_sum(), [] {
+    LinearStatistics alone(kAll);
+    for (const auto& x : random_inputs(24, 5)) alone.add(x);
+    return alone.abs_sum();
+  }()));
+}
+

@@ -16,17 +16,24 @@
 
 namespace presso::test {
 
-// Perplexity of `model_dir` (with a PEFT adapter when given) on `text` over the first `windows`
-// windows of `seqlen` tokens.
-inline double perplexity(const std::string& model_dir, const std::string& text, int64_t windows,
-                         int64_t seqlen = 512, const std::string& adapter_dir = "") {
+// Evaluation of `model_dir` on `text` over the first `windows` windows of `seqlen` tokens.
+inline EvalOptions eval_options(const std::string& model_dir, const std::string& text,
+                                int64_t windows, int64_t seqlen) {
   EvalOptions options;
   options.model_dir = model_dir;
-  options.adapter_dir = adapter_dir;
   options.data_path = text;
   options.seqlen = seqlen;
   options.max_windows = windows;
   options.progress = false;
+  return options;
+}
+
+// Perplexity of `model_dir` (with a PEFT adapter when given) on `text` over the first `windows`
+// windows of `seqlen` tokens.
+inline double perplexity(const std::string& model_dir, const std::string& text, int64_t windows,
+                         int64_t seqlen = 512, const std::string& adapter_dir = "") {
+  EvalOptions options = eval_options(model_dir, text, windows, seqlen);
+  options.adapter_dir = adapter_dir;
   return run_eval(options)["ppl"].get<double>();
 }
 

@@ -115,7 +115,8 @@ void check_digests(const std::string& dir, const Digests& expected) {
 
 }  // namespace
 
-TEST_CASE("rtn and gptq checkpoints are byte-identical to the recorded ones", "[e2e]") {
+// [all-threads]: run with the BLAS threads the digests were recorded with (tests/CMakeLists.txt).
+TEST_CASE("rtn and gptq checkpoints are byte-identical to the recorded ones", "[e2e][all-threads]") {
   auto fx = presso::test::fixtures_or_skip();
   if (!fx) return;
   // As `presso compress` does for checkpoints under 512 MB: fewer page faults, same bytes.

@@ -120,9 +120,11 @@ inline ReadScheme read_scheme(const nlohmann::json& q, const std::string& linear
   return s;
 }
 
-// The fp32 [out, in] weight (u − z)·scale of packed linear `name` in `file`.
+// The fp32 [out, in] weight (u − z)·scale of packed linear `name` in `file`; with `scale_dtype`,
+// the scales rounded to it first (as an engine loads them into parameters of the model's dtype).
 inline torch::Tensor read_packed_linear(const SafetensorsFile& file, const nlohmann::json& q,
-                                        const std::string& name) {
+                                        const std::string& name,
+                                        std::optional<torch::ScalarType> scale_dtype = {}) {
   const ReadScheme s = read_scheme(q, name);
   const std::string method = q.at("quant_method");
   const int bits = s.bits;
@@ -150,6 +152,9 @@ inline torch::Tensor read_packed_linear(const SafetensorsFile& file, const nlohm
     zeros = file.load(name + ".qzeros");
     scales = file.load(name + ".scales", torch::kFloat32);
   }
+  if (scale_dtype) scales = scales.to(*scale_dtype).to(torch::kFloat32);
+  // GPTQ v1 stores z − 1, v2 (GPTQModel's gptq_v2) z itself.
+  const int64_t gptq_zero_bias = q.value("checkpoint_format", "gptq") == "gptq_v2" ? 0 : 1;
   const int64_t group_size = s.group_size == -1 ? in : s.group_size;
   const int32_t* w = weights.data_ptr<int32_t>();
   const int32_t* z = zeros.defined() ? zeros.data_ptr<int32_t>() : nullptr;
@@ -175,7 +180,8 @@ inline torch::Tensor read_packed_linear(const SafetensorsFile& file, const nlohm
       } else if (method == "gptq") {
         u = bit_field([&](int64_t k) { return w[k * out + o]; }, c * bits, bits);
         const int64_t zero_words = zeros.size(1);
-        zp = bit_field([&](int64_t k) { return z[g * zero_words + k]; }, o * bits, bits) + 1;
+        zp = bit_field([&](int64_t k) { return z[g * zero_words + k]; }, o * bits, bits) +
+             gptq_zero_bias;
         scale = sc[g * out + o];
       } else {
         const int64_t words = out / 8;

@@ -1,5 +1,7 @@
 // safetensors reading and writing: round trips through SafetensorsWriter and SafetensorsFile, and
 // every checkpoint of the fixtures (written by Hugging Face's own library) read back.
+#include "tests/catch_torch.h"
+
 #include <unistd.h>
 
 #include <cstring>
@@ -7,10 +9,6 @@
 #include <fstream>
 #include <sstream>
 
-// LibTorch first: Debian's build pulls in glog, whose CHECK macro must give way to Catch's.
-#include <torch/types.h>
-#undef CHECK
-#include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
 #include "lib/common/errors.h"

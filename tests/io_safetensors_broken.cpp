@@ -1,16 +1,13 @@
 // Broken and hostile safetensors files and checkpoint directories: each must give a UserError
 // naming the file and the offending tensor or key, and random corruption must never crash.
+#include "tests/catch_torch.h"
+
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
-
-// LibTorch first: Debian's build pulls in glog, whose CHECK macro must give way to Catch's.
-#include <torch/types.h>
-#undef CHECK
-#include <catch2/catch.hpp>
 
 #include "lib/common/errors.h"
 #include "lib/io/safetensors.h"

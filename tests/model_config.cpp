@@ -1,9 +1,6 @@
 // config.json parsing: both rope spellings, the family registry, and broken configs, each of which
 // must give one UserError naming the file and the key.
-// LibTorch first: Debian's build pulls in glog, whose CHECK macro must give way to Catch's.
-#include <torch/types.h>
-#undef CHECK
-#include <catch2/catch.hpp>
+#include "tests/catch_torch.h"
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>

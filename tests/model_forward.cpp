@@ -1,10 +1,9 @@
 // The forward of every fixture checkpoint against transformers' reference logits, block-by-block
 // execution against the whole forward, and the linear hook.
 // LibTorch first: Debian's build pulls in glog, whose CHECK macro must give way to Catch's.
+#include "tests/catch_torch.h"
+
 #include <torch/cuda.h>
-#include <torch/types.h>
-#undef CHECK
-#include <catch2/catch.hpp>
 #include <cstdio>
 #include <filesystem>
 #include <map>

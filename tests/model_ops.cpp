@@ -1,8 +1,5 @@
 // The shared block ops against slow per-head / per-element references.
-// LibTorch first: Debian's build pulls in glog, whose CHECK macro must give way to Catch's.
-#include <torch/types.h>
-#undef CHECK
-#include <catch2/catch.hpp>
+#include "tests/catch_torch.h"
 #include <cmath>
 #include <limits>
 

@@ -22,7 +22,8 @@ const std::string kModel = (presso::test::test_data() / "sotu-llama-16m").string
 const std::string kCalib = (presso::test::test_data() / "calib.txt").string();
 
 // Records what the driver hands a pass; asks for every statistic, and with `resequence` re-gathers
-// them group by group as a true-sequential pass does.
+// them after the first linear; `sequential` declares it true-sequential, so that the driver gathers
+// only its first input group up front.
 struct Observations {
   std::vector<std::string> targets;
   std::map<std::string, int64_t> tokens, samples;
@@ -31,10 +32,15 @@ struct Observations {
 
 class RecordingPass : public Pass {
  public:
-  RecordingPass(Observations* seen, bool resequence) : seen_(seen), resequence_(resequence) {}
+  RecordingPass(Observations* seen, bool resequence, bool sequential)
+      : seen_(seen), resequence_(resequence), sequential_(sequential) {}
   StatsRequest wants() const override { return {true, true, true}; }
+  bool true_sequential() const override { return sequential_; }
   void run(PassContext& context) override {
-    for (const auto& name : context.targets()) {
+    // A true-sequential pass finds only its first input group gathered.
+    const std::vector<std::string> ready =
+        sequential_ ? input_groups(context).front() : context.targets();
+    for (const auto& name : ready) {
       seen_->targets.push_back(name);
       const LinearStatistics& stats = context.statistics(name);
       seen_->tokens[name] = stats.token_count();
@@ -53,11 +59,12 @@ class RecordingPass : public Pass {
  private:
   Observations* seen_;
   bool resequence_;
+  bool sequential_;
 };
 
-PassRegistry registry_with_recorder(Observations* seen, bool resequence) {
-  return presso::test::registry_with_test_pass("record", [seen, resequence] {
-    return std::unique_ptr<Pass>(std::make_unique<RecordingPass>(seen, resequence));
+PassRegistry registry_with_recorder(Observations* seen, bool resequence, bool sequential = false) {
+  return presso::test::registry_with_test_pass("record", [seen, resequence, sequential] {
+    return std::unique_ptr<Pass>(std::make_unique<RecordingPass>(seen, resequence, sequential));
   });
 }
 
@@ -148,6 +155,20 @@ TEST_CASE("recollect gathers the inputs that the changed weights produce", "[uni
   // With v_proj zeroed, the attention output (o_proj's input) is zero.
   CHECK(seen.xtx_before[o_proj].abs().max().item<float>() > 0.0f);
   CHECK(seen.xtx_after[o_proj].abs().max().item<float>() == 0.0f);
+}
+
+TEST_CASE("a true-sequential pass's first run gathers its first input group only", "[unit]") {
+  TempDir dir("driver_first_group");
+  Observations seen;
+  const std::string recipe = presso::test::write_recipe(
+      dir, "r", "record", "targets: [\"re:.*layers\\\\.2\\\\..*\"]");
+  compress_model(presso::test::compress_options(kModel, recipe, kCalib, dir.file("out"), 4, 32),
+                 registry_with_recorder(&seen, true, true));
+  // q/k/v were gathered up front; o_proj and the MLP only by the pass's own recollect.
+  CHECK(seen.targets == std::vector<std::string>{"model.layers.2.self_attn.q_proj",
+                                                 "model.layers.2.self_attn.k_proj",
+                                                 "model.layers.2.self_attn.v_proj"});
+  CHECK(seen.xtx_after.count("model.layers.2.mlp.down_proj") == 1);
 }
 
 TEST_CASE("jobs that cannot run are refused before any output exists", "[unit]") {

@@ -1,9 +1,6 @@
 // Scheme validation, quantization grid, quantize/dequantize and dense bit packing, each against
 // hand-computed answers and against the slow loop references in lib/quant/reference.h.
-// LibTorch first: Debian's build pulls in glog, whose CHECK macro must give way to Catch's.
-#include <torch/types.h>
-#undef CHECK
-#include <catch2/catch.hpp>
+#include "tests/catch_torch.h"
 #include <cfloat>
 #include <cmath>
 #include <cstring>

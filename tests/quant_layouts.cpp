@@ -2,10 +2,7 @@
 // checked against hand-computed words, against the loop reference packer, by a bit-exact round
 // trip, and by an independent reader written here from docs/formats.md whose dequantized weight
 // must equal dequantize() bit for bit.
-// LibTorch first: Debian's build pulls in glog, whose CHECK macro must give way to Catch's.
-#include <torch/types.h>
-#undef CHECK
-#include <catch2/catch.hpp>
+#include "tests/catch_torch.h"
 #include <random>
 #include <vector>
 

@@ -13,6 +13,8 @@ void add_eval_command(CLI::App& app);
 void add_inspect_command(CLI::App& app);
 void add_list_command(CLI::App& app);
 void add_recipe_command(CLI::App& app);
+void add_serve_check_command(CLI::App& app);
+void add_sweep_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);
 
 }  // namespace presso::cli

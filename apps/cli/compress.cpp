@@ -1,6 +1,7 @@
 // `presso compress`: one-shot compression of a checkpoint with a recipe.
+#include <fmt/format.h>
+
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <map>
@@ -12,12 +13,14 @@
 #include "lib/compress/driver.h"
 #include "lib/eval/runtime.h"
 #include "lib/io/safetensors.h"
+#include "lib/io/weight_files.h"
 #include "passes/registry.h"
 
 namespace presso::cli {
 namespace {
 
-// Progress per block: a bar with ETA on a terminal, else one line per block (CI logs).
+// Progress across the blocks: a bar with ETA on a terminal, else a line per block and a
+// heartbeat naming what the block is doing (lib/common/progress.h).
 class CompressProgressView {
  public:
   explicit CompressProgressView(bool enabled) : enabled_(enabled) {}
@@ -25,32 +28,28 @@ class CompressProgressView {
   void operator()(const CompressProgress& event) {
     if (!enabled_) return;
     using Stage = CompressProgress::Stage;
-    if (event.stage == Stage::kCalibration) {
-      start_ = std::chrono::steady_clock::now();
-      if (progress_bar_enabled())
-        bar_ = std::make_unique<Progress>("compress", event.num_blocks, "block");
-      return;
+    switch (event.stage) {
+      case Stage::kCalibration:
+        progress_ = std::make_unique<Progress>("compress", event.num_blocks, "blocks");
+        progress_->set_step("calibration windows through the embeddings");
+        break;
+      case Stage::kBlockStep:
+        if (progress_)
+          progress_->set_step(fmt::format("block {}: {}", event.block + 1, event.step));
+        break;
+      case Stage::kBlockDone:
+        if (progress_) progress_->advance();
+        break;
+      case Stage::kWriting:
+        if (progress_) progress_->finish();
+        progress_.reset();
+        break;
     }
-    if (event.stage == Stage::kWriting) {
-      if (bar_) bar_->finish();
-      bar_.reset();
-      return;
-    }
-    if (bar_) {
-      bar_->advance();
-      return;
-    }
-    const double elapsed =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    const int done = event.block + 1;
-    std::fprintf(stderr, "presso: block %d/%d done, %.1f s elapsed, ETA %.0f s\n", done,
-                 event.num_blocks, elapsed, elapsed / done * (event.num_blocks - done));
   }
 
  private:
   bool enabled_;
-  std::chrono::steady_clock::time_point start_;
-  std::unique_ptr<Progress> bar_;
+  std::unique_ptr<Progress> progress_;
 };
 
 void print_summary(const CompressReport& report, const CompressOptions& options) {
@@ -81,6 +80,13 @@ void print_summary(const CompressReport& report, const CompressOptions& options)
                     static_cast<double>(std::max<int64_t>(report.model_parameters, 1)),
                 where.c_str());
   }
+  const auto mib = [](int64_t bytes) { return static_cast<double>(bytes) / (1 << 20); };
+  const int64_t before = weight_file_bytes(options.model_dir);
+  const int64_t after = weight_file_bytes(options.output_dir);
+  std::printf("size on disk: %.1f MiB -> %.1f MiB, %.2f bits per weight\n", mib(before),
+              mib(after),
+              8.0 * static_cast<double>(after) /
+                  static_cast<double>(std::max<int64_t>(report.model_parameters, 1)));
   std::printf("wrote %s (%s)\n", options.output_dir.c_str(), output_format_name(options.format));
   if (!options.dense_output_dir.empty()) {
     std::printf("wrote %s (dense)\n", options.dense_output_dir.c_str());
@@ -109,9 +115,11 @@ void add_compress_command(CLI::App& app) {
       "      --calib tests/data/calib.txt -o out/llama-w4\n"
       "  presso compress MODEL --recipe llmc_recipe.yaml --calib data.jsonl --calib-field text \\\n"
       "      --format gptq -o OUT --device cuda\n"
-      "Formats: compressed-tensors (pack-quantized, vLLM's native format), gptq (v1 qweight/\n"
-      "qzeros/scales/g_idx), awq (AutoAWQ GEMM), dense (dequantized weights, no\n"
-      "quantization_config). `presso eval` reads all of them.");
+      "Formats: compressed-tensors (pack-quantized, vLLM's native format), gptq (qweight/\n"
+      "qzeros/scales/g_idx, v1 symmetric, v2 asymmetric, float16), awq (AutoAWQ GEMM, float16),\n"
+      "dense (dequantized weights, no quantization_config). `presso eval` reads all of them.\n"
+      "Before any work it prints which serving engines and kernels will run the output\n"
+      "(--strict-serving: exit 2 when none of the fast kernels will).");
   cmd->add_option("model_dir", options->model_dir, "Hugging Face model directory")
       ->required()
       ->check(CLI::ExistingDirectory);
@@ -154,6 +162,9 @@ void add_compress_command(CLI::App& app) {
                   "calibration windows per block run; 0 = auto")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--strict-serving", options->strict_serving,
+                "exit 2 before any work when no serving engine runs the output on a fast kernel "
+                "(the verdict printed first says which format would)");
   cmd->add_flag("--overwrite", options->overwrite,
                 "replace an existing output directory (never the input)");
   cmd->add_flag("!--no-progress", *progress, "no progress output");
@@ -174,6 +185,9 @@ void add_compress_command(CLI::App& app) {
     callbacks.on_progress = [&view](const CompressProgress& event) { view(event); };
     callbacks.on_warning = [](const std::string& note) {
       std::fprintf(stderr, "presso: warning: %s\n", note.c_str());
+    };
+    callbacks.on_serving = [](const std::string& verdict) {
+      std::fputs(verdict.c_str(), stderr);
     };
     const CompressReport report = compress_model(*options, pass_registry(), callbacks);
     print_summary(report, *options);

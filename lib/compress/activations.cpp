@@ -18,6 +18,9 @@ int64_t auto_batch_size(const ModelConfig& config, int64_t windows, int64_t seql
   return std::clamp<int64_t>(budget / std::max<int64_t>(per_window, 1), 1, windows);
 }
 
+// Thrown by observe()'s hook once the last needed input was seen, to leave the block's forward.
+struct NeededInputsSeen {};
+
 }  // namespace
 
 BlockActivations::BlockActivations(const Model& model, const torch::Tensor& windows,
@@ -52,6 +55,30 @@ void BlockActivations::run(const Model& model, const DecoderBlock& block, const 
     torch::Tensor slot = hidden_.slice(0, start, end);
     torch::Tensor out = model.run_block(block, slot.to(torch::kFloat32), hook);
     if (advance) slot.copy_(out);
+    check_interrupted();
+  }
+}
+
+void BlockActivations::observe(const Model& model, const DecoderBlock& block,
+                               const LinearHook& hook, const std::vector<std::string>& needed) {
+  torch::NoGradGuard no_grad;
+  std::vector<std::string> pending;
+  const LinearHook until_seen = [&](const std::string& name, const torch::Tensor& input) {
+    hook(name, input);
+    pending.erase(std::remove(pending.begin(), pending.end(), name), pending.end());
+    if (pending.empty()) throw NeededInputsSeen{};
+  };
+  for (int64_t start = 0; start < windows(); start += batch_size_) {
+    const int64_t end = std::min(windows(), start + batch_size_);
+    pending = needed;
+    try {
+      model.run_block(block, hidden_.slice(0, start, end).to(torch::kFloat32), &until_seen);
+    } catch (const NeededInputsSeen&) {
+    }
+    if (!pending.empty()) {
+      fail_internal("block {}: the forward never reached the input of '{}'", block.index,
+                    pending.front());
+    }
     check_interrupted();
   }
 }

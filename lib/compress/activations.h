@@ -6,6 +6,8 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "lib/model/model.h"
 
@@ -30,6 +32,12 @@ class BlockActivations {
   // replace the stored states (they become the next block's inputs); without, they are dropped
   // (a statistics-gathering run). Checks for Ctrl-C between batches.
   void run(const Model& model, const DecoderBlock& block, const LinearHook* hook, bool advance);
+
+  // A statistics run that needs only the inputs of `needed` (linears of `block`): each batch's
+  // forward ends once all of them have been seen, so gathering q/k/v's inputs costs a norm, not
+  // the block, and an o_proj's costs the attention.
+  void observe(const Model& model, const DecoderBlock& block, const LinearHook& hook,
+               const std::vector<std::string>& needed);
 
  private:
   torch::Tensor hidden_;  // [N, T, H]

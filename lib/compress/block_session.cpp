@@ -22,15 +22,16 @@ void BlockSession::add_linear(const LinearInfo& info, const GridOptions& grid) {
 void BlockSession::gather_statistics(const std::vector<std::vector<std::string>>& targets,
                                      const std::vector<StatsRequest>& requests) {
   if (!activations_) return;
-  bool any = false;
+  std::vector<std::string> needed;
   for (size_t i = 0; i < targets.size(); ++i) {
     if (!requests[i].any()) continue;
-    for (const auto& name : targets[i]) collector_.request(name, requests[i]);
-    any = any || !targets[i].empty();
+    for (const auto& name : targets[i]) {
+      collector_.request(name, requests[i]);
+      if (std::find(needed.begin(), needed.end(), name) == needed.end()) needed.push_back(name);
+    }
   }
-  if (!any) return;
-  LinearHook hook = collector_.as_hook();
-  activations_->run(model_, block_, &hook, /*advance=*/false);
+  if (needed.empty()) return;
+  activations_->observe(model_, block_, collector_.as_hook(), needed);
 }
 
 void BlockSession::run_pass(Pass& pass, const std::vector<std::string>& targets) {
@@ -86,8 +87,7 @@ void BlockSession::recollect(const std::vector<std::string>& linear_names,
   // A collector of its own, so the statistics of the other linears are not added to twice.
   StatisticsCollector fresh(model_.device());
   for (const auto& name : linear_names) fresh.request(name, request);
-  LinearHook hook = fresh.as_hook();
-  activations_->run(model_, block_, &hook, /*advance=*/false);
+  activations_->observe(model_, block_, fresh.as_hook(), linear_names);
   for (const auto& name : linear_names) collector_.put(name, fresh.take(name));
 }
 
@@ -113,8 +113,9 @@ LinearHook BlockSession::hook_for(const ObserverMap& observers) const {
 
 void BlockSession::observe(const ObserverMap& observers) {
   activations("observe");
-  LinearHook hook = hook_for(observers);
-  activations_->run(model_, block_, &hook, /*advance=*/false);
+  std::vector<std::string> needed;
+  for (const auto& entry : observers) needed.push_back(entry.first);
+  activations_->observe(model_, block_, hook_for(observers), needed);
 }
 
 torch::Tensor BlockSession::run_module(const std::string& module, const torch::Tensor& input,

@@ -4,6 +4,7 @@
 
 #include "lib/common/errors.h"
 #include "lib/common/text.h"
+#include "lib/export/serving.h"
 
 namespace presso {
 
@@ -64,7 +65,7 @@ CompressionPlan plan_compression(const std::string& recipe_path, const Model& mo
 }
 
 std::string check_recipe(const std::string& recipe_path, const PassRegistry& registry,
-                         const std::string& model_dir, OutputFormat format) {
+                         const std::string& model_dir, OutputFormat format, bool strict_serving) {
   const std::vector<PassSchema> schemas = registry_schemas(registry);
   if (model_dir.empty()) {
     std::vector<std::string> notes;
@@ -79,7 +80,7 @@ std::string check_recipe(const std::string& recipe_path, const PassRegistry& reg
   for (const auto& note : job.notes) {
     if (text.find(note) == std::string::npos) text += "note: " + note + "\n";
   }
-  return text;
+  return text + plan_serving_report(format, model, job.stored, strict_serving);
 }
 
 }  // namespace presso

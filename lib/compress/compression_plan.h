@@ -37,9 +37,11 @@ CompressionPlan plan_compression(const std::string& recipe_path, const Model& mo
 // (lm_head, OPT's projections) only by a pattern naming them.
 std::vector<LinearInfo> model_linears(const Model& model);
 
-// `presso recipe check`: the parsed recipe in canonical form, and with a model the per-layer plan
-// and the format check. UserError for a bad recipe or plan.
+// `presso recipe check`: the parsed recipe in canonical form, and with a model the per-layer plan,
+// the format check and the serving verdict (serving.h). UserError for a bad recipe or plan, and
+// with `strict_serving` for a plan no engine runs on a fast kernel.
 std::string check_recipe(const std::string& recipe_path, const PassRegistry& registry,
-                         const std::string& model_dir, OutputFormat format);
+                         const std::string& model_dir, OutputFormat format,
+                         bool strict_serving = false);
 
 }  // namespace presso

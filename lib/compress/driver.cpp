@@ -12,12 +12,14 @@
 #include "calibration/windows.h"
 #include "lib/common/errors.h"
 #include "lib/common/interrupt.h"
+#include "lib/common/version.h"
 #include "lib/compress/activations.h"
 #include "lib/compress/block_session.h"
 #include "lib/compress/block_writer.h"
 #include "lib/compress/compression_plan.h"
 #include "lib/compress/output_error.h"
 #include "lib/eval/runtime.h"
+#include "lib/export/serving.h"
 #include "lib/model/model.h"
 #include "lib/recipe/recipe.h"
 #include "lib/sparse/mask.h"
@@ -168,6 +170,9 @@ CompressReport compress_model(const CompressOptions& options, const PassRegistry
   if (callbacks.on_warning) {
     for (const auto& note : job.notes) callbacks.on_warning(note);
   }
+  const std::string serving =
+      plan_serving_report(options.format, model, job.stored, options.strict_serving);
+  if (callbacks.on_serving) callbacks.on_serving(serving);
 
   // Writers first: a bad output directory is reported before any work.
   std::vector<std::unique_ptr<CheckpointWriter>> writers;
@@ -188,8 +193,9 @@ CompressReport compress_model(const CompressOptions& options, const PassRegistry
   for (auto& writer : writers) writer->set_plan(job.stored);
   BlockWriter block_writer(model, writers);
 
-  auto report_progress = [&](CompressProgress::Stage stage, int block) {
-    if (callbacks.on_progress) callbacks.on_progress({stage, block, model.num_blocks()});
+  auto report_progress = [&](CompressProgress::Stage stage, int block, std::string step = {}) {
+    if (callbacks.on_progress)
+      callbacks.on_progress({stage, block, model.num_blocks(), std::move(step)});
   };
   report_progress(CompressProgress::Stage::kCalibration, -1);
   // Before prepare: a pass deciding across layers may run the windows through the dense model.
@@ -209,6 +215,7 @@ CompressReport compress_model(const CompressOptions& options, const PassRegistry
   CompressReport report;
   for (int index = 0; index < model.num_blocks(); ++index) {
     check_interrupted();
+    report_progress(CompressProgress::Stage::kBlockStep, index, "load");
     auto start = Clock::now();
     DecoderBlock block = model.load_block(index);
     const double load_seconds = seconds_since(start);
@@ -223,22 +230,32 @@ CompressReport compress_model(const CompressOptions& options, const PassRegistry
       for (size_t selected : it->second->passes) targets[selected].push_back(linear.name);
     }
     std::vector<StatsRequest> requests;
-    for (const auto& pass : job.passes) requests.push_back(pass->wants());
+    std::vector<std::vector<std::string>> gathered = targets;
+    for (size_t i = 0; i < job.passes.size(); ++i) {
+      requests.push_back(job.passes[i]->wants());
+      if (job.passes[i]->true_sequential() && !targets[i].empty())
+        gathered[i] = input_groups(session.family(), block, targets[i]).front();
+    }
+    report_progress(CompressProgress::Stage::kBlockStep, index, "statistics");
     start = Clock::now();
-    session.gather_statistics(targets, requests);
+    session.gather_statistics(gathered, requests);
     const double statistics_seconds = seconds_since(start);
 
     start = Clock::now();
     for (size_t pass_index = 0; pass_index < job.passes.size(); ++pass_index) {
+      report_progress(CompressProgress::Stage::kBlockStep, index,
+                      job.recipe.passes[pass_index].pass);
       session.run_pass(*job.passes[pass_index], targets[pass_index]);
       check_interrupted();
     }
     const double pass_seconds = seconds_since(start);
 
+    report_progress(CompressProgress::Stage::kBlockStep, index, "re-run");
     start = Clock::now();
     OutputErrorMeter meter = session.advance_activations();
     const double rerun_seconds = seconds_since(start);
 
+    report_progress(CompressProgress::Stage::kBlockStep, index, "write");
     start = Clock::now();
     block_writer.write_block(block, session.states());
     const double write_seconds = seconds_since(start);
@@ -263,7 +280,8 @@ CompressReport compress_model(const CompressOptions& options, const PassRegistry
     report_progress(CompressProgress::Stage::kBlockDone, index);
   }
 
-  report.presso_version = PRESSO_VERSION;
+  report.presso_version = presso_version();
+  report.presso_commit = build_commit();
   report.libtorch = libtorch_description();
   report.model = options.model_dir;
   report.model_type = model.config().model_type;

@@ -32,6 +32,8 @@ struct CompressOptions {
   // With format dense: low-rank paths added into the weights instead of written as an adapter.
   bool merge_adapter = false;
   bool overwrite = false;
+  // Refuse (UserError) a plan whose output no serving engine runs on a fast kernel.
+  bool strict_serving = false;
   // Calibration text; its path may be empty only when no pass needs statistics (then no output
   // errors are measured either).
   CalibrationSource calibration;
@@ -45,15 +47,17 @@ struct CompressOptions {
 
 // What happened, for progress display; `block` is -1 before the first block.
 struct CompressProgress {
-  enum class Stage { kCalibration, kBlockDone, kWriting };
+  enum class Stage { kCalibration, kBlockStep, kBlockDone, kWriting };
   Stage stage;
   int block = -1;
   int num_blocks = 0;
+  std::string step;  // kBlockStep: what the block does now ("statistics", "gptq", "re-run")
 };
 
 struct CompressCallbacks {
   std::function<void(const CompressProgress&)> on_progress;
   std::function<void(const std::string&)> on_warning;  // recipe notes, pattern warnings
+  std::function<void(const std::string&)> on_serving;  // the serving verdict, before any work
 };
 
 // Runs the whole job and returns its report (to_json() is presso_report.json). UserError (before

@@ -69,13 +69,18 @@ void set_lowrank(LinearState& state, LowRankPair pair) {
 }
 
 std::vector<std::vector<std::string>> input_groups(PassContext& context) {
-  const std::vector<std::string>& targets = context.targets();
+  return input_groups(context.family(), context.block(), context.targets());
+}
+
+std::vector<std::vector<std::string>> input_groups(const FamilySpec& family,
+                                                   const DecoderBlock& block,
+                                                   const std::vector<std::string>& targets) {
   std::vector<std::vector<std::string>> groups;
   std::vector<std::string> placed;
-  for (const auto& relative_group : context.family().sequential_groups) {
+  for (const auto& relative_group : family.sequential_groups) {
     std::vector<std::string> group;
     for (const auto& relative : relative_group) {
-      const std::string name = context.block().prefix + relative;
+      const std::string name = block.prefix + relative;
       if (std::find(targets.begin(), targets.end(), name) != targets.end()) {
         group.push_back(name);
         placed.push_back(name);

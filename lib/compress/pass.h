@@ -126,6 +126,9 @@ class Pass {
   // Ready statistics gathered for every targeted linear in the block's first run, shared by all
   // passes (none: the pass gathers nothing up front, or needs no calibration data).
   virtual StatsRequest wants() const { return {}; }
+  // A true-sequential pass gathers wants() afresh for each input group after the first itself
+  // (for_each_input_group), so the block's first run gathers them for its first group only.
+  virtual bool true_sequential() const { return false; }
   // Whether the pass needs calibration data at all (its own observers or module runs count).
   virtual bool needs_calibration() const { return wants().any(); }
   // What the pass will leave on `plan`'s linear for the file (a scheme, a sparsity structure, a
@@ -168,6 +171,9 @@ void set_lowrank(LinearState& state, LowRankPair pair);
 // The linears of one group read the same input, so one Hessian (one factorization) serves them;
 // a true-sequential pass recollects before each group after the first.
 std::vector<std::vector<std::string>> input_groups(PassContext& context);
+std::vector<std::vector<std::string>> input_groups(const FamilySpec& family,
+                                                   const DecoderBlock& block,
+                                                   const std::vector<std::string>& targets);
 
 // Calls `process` on each of input_groups(context) in forward order. With `true_sequential`,
 // every group after the first first gathers `request` afresh (recollect) on the inputs that the

@@ -42,6 +42,7 @@ json CompressReport::to_json() const {
                              {"write", b.write}}}});
   }
   json out = {{"presso_version", presso_version},
+              {"presso_commit", presso_commit},
               {"libtorch", libtorch},
               {"model", model},
               {"model_type", model_type},

@@ -44,6 +44,7 @@ struct CalibrationReport {
 
 struct CompressReport {
   std::string presso_version;
+  std::string presso_commit;
   std::string libtorch;
   std::string model;
   std::string model_type;

@@ -47,6 +47,7 @@ PerplexityResult compute_perplexity(const Model& model, const std::vector<int32_
     const auto targets = ids.narrow(1, 1, options.seqlen - 1).unsqueeze(-1);
     const auto nll = scored.logsumexp(-1) - scored.gather(-1, targets).squeeze(-1);
     nll_sum += nll.to(torch::kFloat64).sum().item<double>();
+    if (options.on_logits) options.on_logits(logits, ids, first);
     if (options.on_batch) options.on_batch(first + count);
   }
   PerplexityResult result;

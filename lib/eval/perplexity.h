@@ -19,6 +19,10 @@ struct PerplexityOptions {
   int64_t batch_size = 0;              // windows per forward; 0 = auto_batch_size()
   torch::Device device = torch::kCPU;
   std::function<void(int64_t windows_done)> on_batch;  // progress callback
+  // Sees every batch's logits [B, T, V] (fp32, on device) with its input ids [B, T] and the
+  // index of its first window, before on_batch; the KL divergence reads the windows here.
+  std::function<void(const torch::Tensor& logits, const torch::Tensor& ids, int64_t first_window)>
+      on_logits;
 };
 
 struct PerplexityResult {

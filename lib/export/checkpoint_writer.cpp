@@ -86,25 +86,17 @@ void write_text(const fs::path& path, const std::string& text) {
   if (!out) fail_user("{}: write failed", path.string());
 }
 
-// The source's config.json with quantization_config replaced (or removed when `quantization`
-// is none). Key order is kept; the new key goes where a sorted file (transformers writes
-// config.json with sort_keys=True) has it.
-std::string output_config(const std::string& source_config,
-                          const std::optional<nlohmann::json>& quantization) {
-  nlohmann::ordered_json config;
-  try {
-    config = nlohmann::ordered_json::parse(read_file_bytes(source_config));
-  } catch (const nlohmann::json::exception& e) {
-    fail_user("{}: invalid JSON: {}", source_config, e.what());
+// Sets `key` of `config` to `value`: in place when present, else where a sorted file
+// (transformers writes config.json with sort_keys=True) has it.
+void set_sorted(nlohmann::ordered_json& config, const std::string& key,
+                const nlohmann::ordered_json& value) {
+  if (config.contains(key)) {
+    config[key] = value;
+    return;
   }
-  if (!config.is_object()) fail_user("{}: the top level is not a JSON object", source_config);
-  const std::string key = "quantization_config";
   nlohmann::ordered_json result = nlohmann::ordered_json::object();
-  nlohmann::ordered_json value;
-  if (quantization) value = nlohmann::ordered_json::parse(quantization->dump());
-  bool placed = !quantization;
+  bool placed = false;
   for (auto it = config.begin(); it != config.end(); ++it) {
-    if (it.key() == key) continue;
     if (!placed && it.key() > key) {
       result[key] = value;
       placed = true;
@@ -112,13 +104,58 @@ std::string output_config(const std::string& source_config,
     result[it.key()] = it.value();
   }
   if (!placed) result[key] = value;
-  return result.dump(2) + "\n";
+  config = std::move(result);
+}
+
+const char* config_dtype_name(torch::ScalarType dtype) {
+  switch (dtype) {
+    case torch::kFloat16:
+      return "float16";
+    case torch::kBFloat16:
+      return "bfloat16";
+    case torch::kFloat32:
+      return "float32";
+    default:
+      fail_internal("no config.json name for dtype {}", c10::toString(dtype));
+  }
+}
+
+// The source's config.json with quantization_config replaced (or removed when `quantization`
+// is none) and, with `dtype`, the model's dtype set: transformers 5 writes `dtype`, older
+// releases `torch_dtype`; whichever the source has is replaced, `torch_dtype` (read by both) is
+// added when it has neither. Key order is kept.
+std::string output_config(const std::string& source_config,
+                          const std::optional<nlohmann::json>& quantization,
+                          std::optional<torch::ScalarType> dtype) {
+  nlohmann::ordered_json config;
+  try {
+    config = nlohmann::ordered_json::parse(read_file_bytes(source_config));
+  } catch (const nlohmann::json::exception& e) {
+    fail_user("{}: invalid JSON: {}", source_config, e.what());
+  }
+  if (!config.is_object()) fail_user("{}: the top level is not a JSON object", source_config);
+  config.erase("quantization_config");
+  if (quantization) {
+    set_sorted(config, "quantization_config", nlohmann::ordered_json::parse(quantization->dump()));
+  }
+  if (dtype) {
+    const char* name = config_dtype_name(*dtype);
+    bool set = false;
+    for (const char* key : {"dtype", "torch_dtype"}) {
+      if (!config.contains(key)) continue;
+      config[key] = name;
+      set = true;
+    }
+    if (!set) set_sorted(config, "torch_dtype", name);
+  }
+  return config.dump(2) + "\n";
 }
 
 }  // namespace
 
 struct CheckpointWriter::Impl {
   OutputFormat format = OutputFormat::kCompressedTensors;
+  std::optional<torch::ScalarType> model_dtype;  // the format's; nullopt: as stored
   const Model* model = nullptr;
   fs::path source;
   fs::path out;
@@ -143,6 +180,25 @@ struct CheckpointWriter::Impl {
     for (const auto& linear : plan)
       if (linear.name == name) return &linear;
     return nullptr;
+  }
+
+  // `tensor` (floating point) in the format's model dtype. UserError naming the tensor when a
+  // value overflows it (bf16 and fp32 reach past fp16's 65504).
+  torch::Tensor in_model_dtype(const std::string& name, const torch::Tensor& tensor) const {
+    if (!model_dtype || !tensor.is_floating_point() || tensor.scalar_type() == *model_dtype) {
+      return tensor;
+    }
+    torch::Tensor converted = tensor.to(*model_dtype);
+    const torch::Tensor finite = torch::isfinite(tensor);
+    if (!torch::isfinite(converted).eq(finite).all().item<bool>()) {
+      fail_user(
+          "tensor '{}': values up to {} overflow {}, which a {} checkpoint is written in (the "
+          "dtype its serving kernels run); use --format compressed-tensors, which keeps the "
+          "checkpoint's dtype",
+          name, tensor.abs().max().item<double>(), config_dtype_name(*model_dtype),
+          output_format_name(format));
+    }
+    return converted;
   }
 
   void check_open(const char* what) const {
@@ -197,6 +253,7 @@ CheckpointWriter::CheckpointWriter(OutputFormat format, const std::string& out_d
   Impl& w = *impl_;
   if (out_dir.empty()) fail_user("the output directory is empty; name one");
   w.format = format;
+  w.model_dtype = format_spec(format).model_dtype;
   w.model = &source;
   w.overwrite = overwrite;
   w.source = directory_path(source.dir());
@@ -255,8 +312,9 @@ void CheckpointWriter::merge_lowrank() {
 
 void CheckpointWriter::add_tensor(const std::string& name, const torch::Tensor& tensor) {
   impl_->check_open("add_tensor");
-  if (tensor.is_floating_point()) impl_->count(tensor);
-  impl_->tensors->add(name, tensor);
+  const torch::Tensor stored = impl_->in_model_dtype(name, tensor);
+  if (stored.is_floating_point()) impl_->count(stored);
+  impl_->tensors->add(name, stored);
 }
 
 void CheckpointWriter::add_dense_linear(const Linear& linear, torch::ScalarType dtype) {
@@ -264,7 +322,9 @@ void CheckpointWriter::add_dense_linear(const Linear& linear, torch::ScalarType 
   w.check_open("add_dense_linear");
   // W: [out, in]; GPT-2's Conv1D keeps [in, out] on disk.
   const torch::Tensor full = w.merge_lowrank ? effective_weight(linear) : linear.weight;
-  torch::Tensor weight = full.to(torch::kCPU, dtype).contiguous();
+  torch::Tensor weight = w.in_model_dtype(linear.name + ".weight", full.to(torch::kCPU))
+                             .to(w.model_dtype.value_or(dtype))
+                             .contiguous();
   w.count(weight);
   const LinearPlan* plan = w.planned(linear.name);
   if (plan && plan->sparsity && format_spec(w.format).sparse_24_compressed &&
@@ -340,7 +400,8 @@ void CheckpointWriter::finish(const nlohmann::json& report) {
   }
   const double sparsity = w.elements > 0 ? w.zeros / w.elements : 0.0;
   const auto quantization = format_spec(w.format).quantization_config({*w.model, stored, sparsity});
-  const std::string config = output_config((w.source / "config.json").string(), quantization);
+  const std::string config =
+      output_config((w.source / "config.json").string(), quantization, w.model_dtype);
   w.tensors->finish();
   write_text(w.temp / "config.json", config);
   if (!w.adapter.empty()) w.adapter.write((w.temp / "adapter").string(), w.source.string());

@@ -49,18 +49,22 @@ class CheckpointWriter {
   // Dense format only: low-rank paths are added into the stored weights (W + B·A) instead of
   // written as an adapter, for research. InternalError for a packed format.
   void merge_lowrank();
-  // A tensor written as given (name, dtype and layout of the source checkpoint).
+  // A tensor written as given (name, dtype and layout of the source checkpoint); floating-point
+  // ones in the format's model_dtype where it has one (UserError naming the tensor when a value
+  // overflows it).
   void add_tensor(const std::string& name, const torch::Tensor& tensor);
   // A quantized linear: packed as the format says, or dequantized into `<name>.weight` of
   // `dtype` for the dense format (transposed back for a Conv1D). Its bias, if any, is written by
   // the caller with add_tensor. `dtype` is the source checkpoint's dtype of the weight.
   void add_quantized(const Linear& linear, const QuantizedWeight& weight, torch::ScalarType dtype);
-  // A linear a pass changed but did not quantize (pruned, or scaled): `<name>.weight` of `dtype`,
-  // or compressed as sparse-24-bitmask where the plan and format say so.
+  // A linear a pass changed but did not quantize (pruned, or scaled): `<name>.weight` of `dtype`
+  // (the format's model_dtype where it has one), or compressed as sparse-24-bitmask where the
+  // plan and format say so.
   void add_dense_linear(const Linear& linear, torch::ScalarType dtype);
   // The linear's low-rank path, written to the adapter (PEFT names) when finish() runs.
   void add_lowrank(const Linear& linear);
-  // Writes model.safetensors (metadata {"format": "pt"}), config.json (the source's, plus
+  // Writes model.safetensors (metadata {"format": "pt"}), config.json (the source's, with the
+  // format's model_dtype as its dtype where it has one, plus
   // quantization_config for the packed formats: the schemes seen by add_quantized and, as
   // `ignore` / not-converted, every other linear of the model including lm_head; without one
   // for dense), copies the tokenizer and generation files, writes presso_report.json, and

@@ -81,7 +81,10 @@ void write_compressed_tensors(SafetensorsWriter& out, const Linear& linear,
 
 void write_gptq(SafetensorsWriter& out, const Linear& linear, const QuantizedWeight& weight,
                 torch::ScalarType) {
-  GptqPacked packed = pack_gptq_v1(weight, linear.name);
+  // Asymmetric schemes go as v2, which GPTQModel loads (it refuses foreign asymmetric v1).
+  GptqPacked packed = std::string(gptq_checkpoint_format(weight.scheme)) == "gptq_v2"
+                          ? pack_gptq_v2(weight, linear.name)
+                          : pack_gptq_v1(weight, linear.name);
   out.add(linear.name + ".qweight", packed.qweight);
   out.add(linear.name + ".qzeros", packed.qzeros);
   out.add(linear.name + ".scales", packed.scales);
@@ -170,11 +173,14 @@ std::vector<OutputFormatSpec> make_table() {
   OutputFormatSpec gptq;
   gptq.id = OutputFormat::kGptq;
   gptq.name = "gptq";
-  gptq.summary = "GPTQ v1 qweight/qzeros/scales/g_idx, int2/3/4/8, one scheme, every block linear";
+  gptq.summary =
+      "GPTQ qweight/qzeros/scales/g_idx (v1 sym, v2 asym), int2/3/4/8, one scheme, every block "
+      "linear, float16";
   gptq.bits = {2, 3, 4, 8};
   gptq.g_idx = true;
   gptq.leaves_block_linears = false;
   gptq.needs_quantization = true;
+  gptq.model_dtype = torch::kFloat16;
   gptq.grid = gptq_grid;
   gptq.layout_problems = gptq_layout;
   gptq.write_quantized = write_gptq;
@@ -184,9 +190,10 @@ std::vector<OutputFormatSpec> make_table() {
   OutputFormatSpec awq;
   awq.id = OutputFormat::kAwq;
   awq.name = "awq";
-  awq.summary = "AutoAWQ GEMM, int4, one scheme";
+  awq.summary = "AutoAWQ GEMM, int4, one scheme, zero points always, float16";
   awq.bits = {4};
   awq.needs_quantization = true;
+  awq.model_dtype = torch::kFloat16;
   awq.grid = awq_grid;
   awq.rows_multiple = 8;
   awq.layout_problems = no_layout_rules;

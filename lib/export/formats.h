@@ -27,7 +27,7 @@ class SafetensorsWriter;
 // The key of a row; the table, not this enum, says what a format does.
 enum class OutputFormat {
   kCompressedTensors,  // compressed-tensors `pack-quantized` (vLLM's native format); default
-  kGptq,               // GPTQ v1: qweight / qzeros / scales / g_idx
+  kGptq,               // GPTQ qweight / qzeros / scales / g_idx (v1 symmetric, v2 asymmetric)
   kAwq,                // AutoAWQ GEMM
   kDense,              // dequantized weights in the checkpoint's dtype
 };
@@ -56,6 +56,10 @@ struct OutputFormatSpec {
   bool needs_quantization = false;    // refuses a job that quantizes nothing
   bool sparsity_metadata = false;     // records the sparsity structure in its config
   bool sparse_24_compressed = false;  // stores unquantized 2:4 linears compressed
+  // The dtype every floating tensor and config.json's `dtype` are written in; nullopt keeps the
+  // checkpoint's. GPTQ / AWQ: float16, their scales' dtype and the only activation dtype of vLLM's
+  // plain gptq / awq kernels, so no engine casts the scales and serves another model.
+  std::optional<torch::ScalarType> model_dtype;
 
   // The grid its scales must lie on for a weight stored as `weight_dtype`.
   GridOptions (*grid)(torch::ScalarType weight_dtype);

@@ -1,4 +1,4 @@
-// config.json's `quantization_config` for compressed-tensors, GPTQ v1 and AutoAWQ GEMM.
+// config.json's `quantization_config` for compressed-tensors, GPTQ (v1 and v2) and AutoAWQ GEMM.
 #include "lib/export/quantization_config.h"
 
 #include <fmt/format.h>
@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "lib/common/errors.h"
+#include "lib/common/version.h"
 #include "lib/model/model.h"
 
 namespace presso {
@@ -154,6 +155,10 @@ json compressed_tensors_config(const std::vector<LinearPlan>& quantized,
   };
 }
 
+const char* gptq_checkpoint_format(const QuantScheme& scheme) {
+  return scheme.symmetric ? "gptq" : "gptq_v2";
+}
+
 json gptq_config(const std::vector<LinearPlan>& quantized) {
   const QuantScheme& scheme = only_scheme(quantized, "gptq");
   bool desc_act = false;
@@ -163,13 +168,13 @@ json gptq_config(const std::vector<LinearPlan>& quantized) {
   // format, pack_dtype), and GPTQModel's informational calibration settings.
   return {
       {"bits", scheme.bits},
-      {"checkpoint_format", "gptq"},
+      {"checkpoint_format", gptq_checkpoint_format(scheme)},
       {"damp_percent", 0.01},
       {"desc_act", desc_act},
-      {"format", "gptq"},
+      {"format", gptq_checkpoint_format(scheme)},
       {"group_size", scheme.group_size},
       {"lm_head", false},
-      {"meta", {{"quantizer", {std::string("presso:") + PRESSO_VERSION}}}},
+      {"meta", {{"quantizer", {std::string("presso:") + presso_version()}}}},
       {"pack_dtype", "int32"},
       {"quant_method", "gptq"},
       {"static_groups", false},
@@ -188,7 +193,7 @@ json awq_config(const std::vector<LinearPlan>& quantized,
       {"modules_to_not_convert", not_converted.empty() ? json(nullptr) : json(not_converted)},
       {"quant_method", "awq"},
       {"version", "gemm"},
-      {"zero_point", !scheme.symmetric},
+      {"zero_point", true},
   };
 }
 

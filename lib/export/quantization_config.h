@@ -37,9 +37,16 @@ std::optional<nlohmann::json> compressed_tensors_sparsity(const Model& model,
 // a packed linear cannot be, and one sparsity_config names one storage), and the model stores no
 // linear transposed (GPT-2's Conv1D).
 bool sparse_24_storage(const Model& model, const std::vector<LinearPlan>& stored);
-// GPTQ v1 (`checkpoint_format: gptq`); `quantized` must share one scheme (format_problems).
+// "gptq" (v1, zero points minus one) for symmetric schemes, which every GPTQ loader reads and
+// vLLM runs on marlin; "gptq_v2" for asymmetric ones, which GPTQModel loads only in v2 (or from
+// its own v1 writer) and vLLM's gptq kernel reads with use_v2_format.
+const char* gptq_checkpoint_format(const QuantScheme& scheme);
+// GPTQ, `checkpoint_format` as gptq_checkpoint_format(); `quantized` must share one scheme
+// (format_problems).
 nlohmann::json gptq_config(const std::vector<LinearPlan>& quantized);
-// AutoAWQ GEMM; `not_converted` (may be empty: null) as modules_to_not_convert.
+// AutoAWQ GEMM, `zero_point: true` whatever the scheme (a symmetric one stores zeros of 8): vLLM's
+// awq_marlin has no kernel for uint4 without zero points; `not_converted` (may be empty: null)
+// as modules_to_not_convert.
 nlohmann::json awq_config(const std::vector<LinearPlan>& quantized,
                           const std::vector<std::string>& not_converted);
 

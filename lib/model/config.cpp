@@ -277,6 +277,10 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
   if (auto q = root.find("quantization_config"); q != root.end() && !q->is_null()) {
     config.quantization_config = q->dump();
   }
+  for (const char* key : {"dtype", "torch_dtype"}) {
+    auto d = root.find(key);
+    if (d != root.end() && d->is_string() && config.dtype.empty()) config.dtype = *d;
+  }
   reader.throw_if_problems();
   return config;
 }

@@ -72,6 +72,9 @@ struct ModelConfig {
 
   std::optional<int64_t> eos_token_id;  // the first one when config.json lists several
   std::string quantization_config;  // raw JSON of `quantization_config`, empty if none
+  // `dtype` (transformers 5) or `torch_dtype`: what serving engines compute in, and cast a
+  // packed checkpoint's scales to; empty if neither is a string.
+  std::string dtype;
 };
 
 // Reads `<model_dir>/config.json`. Throws UserError for a missing or unreadable file, invalid

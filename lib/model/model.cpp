@@ -14,7 +14,8 @@ Model Model::open(const std::string& dir) {
   Model model;
   model.dir_ = dir;
   model.config_ = std::make_unique<ModelConfig>(load_model_config(dir));
-  model.packed_ = PackedWeights::parse(model.config_->quantization_config, model.config_->path);
+  model.packed_ = PackedWeights::parse(model.config_->quantization_config, model.config_->path,
+                                       model.config_->dtype);
   const FamilyEntry* entry = find_family(model.config_->model_type);
   if (entry == nullptr)
     fail_internal("no family for parsed model_type '{}'", model.config_->model_type);

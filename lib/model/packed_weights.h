@@ -1,5 +1,5 @@
 // lib/model: linears that a quantized checkpoint stores packed — compressed-tensors
-// `pack-quantized`, GPTQ v1 (`checkpoint_format: gptq`) and AutoAWQ GEMM — described by
+// `pack-quantized`, GPTQ (`checkpoint_format` `gptq` or `gptq_v2`) and AutoAWQ GEMM — described by
 // config.json's `quantization_config`, and read back dequantized so that every Linear in memory is
 // still an fp32 [out, in] weight. Layouts and config fields: docs/formats.md.
 #pragma once
@@ -7,6 +7,7 @@
 #include <torch/types.h>
 
 #include <memory>
+#include <optional>
 #include <regex>
 #include <string>
 #include <vector>
@@ -22,10 +23,12 @@ class PackedWeights {
  public:
   // From ModelConfig::quantization_config (the raw JSON; empty: none); `config_path` is named in
   // errors. UserError naming config.json and the key for a quant_method, format, checkpoint
-  // format or setting presso does not read (gptq_v2, marlin, awq gemv, activation or kv-cache
-  // quantization, transforms, ...), with every problem of the object listed.
+  // format or setting presso does not read (marlin, awq gemv, activation or kv-cache
+  // quantization, transforms, ...), with every problem of the object listed. `dtype` is
+  // config.json's (ModelConfig::dtype): scales are cast to it when it is float16 or bfloat16, as
+  // serving engines load them into parameters of the model's dtype.
   static PackedWeights parse(const std::string& quantization_config,
-                             const std::string& config_path);
+                             const std::string& config_path, const std::string& dtype = "");
 
   PackedMethod method() const { return method_; }
   bool any() const { return method_ != PackedMethod::kNone; }
@@ -40,8 +43,9 @@ class PackedWeights {
   bool is_packed(const std::string& name, const TensorStore& store) const;
   // The stored tensors of a packed linear that are present in `store`, in layout order.
   std::vector<std::string> stored_tensors(const std::string& name, const TensorStore& store) const;
-  // Reads and unpacks a packed linear that config.json says is [out, in]. UserError naming the
-  // directory and tensor when one is missing or its shape disagrees.
+  // Reads and unpacks a packed linear that config.json says is [out, in], its scales cast to the
+  // checkpoint's dtype (parse()). UserError naming the directory and tensor when one is missing
+  // or its shape disagrees.
   QuantizedWeight load(const std::string& name, const TensorStore& store, int64_t out,
                        int64_t in) const;
   // dequantize(load(...)), or a sparse-24-bitmask linear decompressed: fp32 [out, in] on the CPU.
@@ -61,7 +65,8 @@ class PackedWeights {
     bool actorder_group = false;
   };
 
-  struct Reader;  // parse()'s per-method readers (packed_weights.cpp)
+  struct ConfigParser;  // parse()'s per-method config readers (packed_config.cpp)
+  struct Reader;        // the per-method tensor loaders (packed_weights.cpp)
 
   const Group* group_of(const std::string& name) const;  // compressed-tensors only
   bool sparse_24(const std::string& name, const TensorStore& store) const;
@@ -75,6 +80,7 @@ class PackedWeights {
   std::vector<Target> ignore_;
   std::vector<std::string> not_converted_;  // AWQ modules_to_not_convert
   bool sparse_24_ = false;  // compressed-tensors sparsity_config format sparse-24-bitmask
+  std::optional<torch::ScalarType> scale_dtype_;  // what engines cast the scales to
 };
 
 }  // namespace presso

@@ -19,9 +19,8 @@ void check_gptq_shape(int bits, int64_t out, int64_t in, const std::string& tens
   }
 }
 
-}  // namespace
-
-GptqPacked pack_gptq_v1(const QuantizedWeight& weight, const std::string& tensor_name) {
+// The stored zero point is z − zero_bias: 1 for v1, 0 for v2.
+GptqPacked pack_gptq(const QuantizedWeight& weight, int zero_bias, const std::string& tensor_name) {
   torch::NoGradGuard no_grad;
   check_quantized_weight(weight, tensor_name);
   const int bits = weight.scheme.bits;
@@ -31,7 +30,7 @@ GptqPacked pack_gptq_v1(const QuantizedWeight& weight, const std::string& tensor
   const int64_t offset = unsigned_offset(bits);
 
   const torch::Tensor zeros = weight.zero_point + offset;  // [out, n_groups] unsigned z
-  if (zeros.numel() > 0 && zeros.min().item<int64_t>() == 0) {
+  if (zero_bias == 1 && zeros.numel() > 0 && zeros.min().item<int64_t>() == 0) {
     const int64_t count = (zeros == 0).sum().item<int64_t>();
     fail_user(
         "tensor '{}': {} group(s) have zero point 0, which GPTQ v1 cannot store (it writes z − 1 "
@@ -45,14 +44,14 @@ GptqPacked pack_gptq_v1(const QuantizedWeight& weight, const std::string& tensor
   // each column; for 3 bits its 10 + 1 + 10 + 1 + 10 value pattern over 3 words is exactly the
   // dense bit string. Packing rows of [out, in] and transposing gives the same words.
   packed.qweight = pack_lsb_first(weight.q.to(torch::kInt32) + offset, bits).t().contiguous();
-  packed.qzeros = pack_lsb_first((zeros - 1).t(), bits);  // [n_groups, out·b/32]
+  packed.qzeros = pack_lsb_first((zeros - zero_bias).t(), bits);  // [n_groups, out·b/32]
   packed.scales = exact_scale_cast(weight.scale.t(), torch::kFloat16, tensor_name);
   packed.g_idx = column_groups(weight).contiguous();
   return packed;
 }
 
-QuantizedWeight unpack_gptq_v1(const GptqPacked& packed, const QuantScheme& scheme,
-                               const std::string& tensor_name) {
+QuantizedWeight unpack_gptq(const GptqPacked& packed, const QuantScheme& scheme, int zero_bias,
+                            const std::string& tensor_name) {
   torch::NoGradGuard no_grad;
   validate_scheme(scheme);
   const int bits = scheme.bits;
@@ -79,11 +78,32 @@ QuantizedWeight unpack_gptq_v1(const GptqPacked& packed, const QuantScheme& sche
   weight.scheme = scheme;
   weight.q =
       (unpack_lsb_first(packed.qweight.t().contiguous(), bits, in) - offset).to(torch::kInt8);
-  // Stored z − 1, read back + 1 without re-masking (vLLM q_gemm.cu: zeros + zero_offset).
-  weight.zero_point = (unpack_lsb_first(packed.qzeros, bits, out) + 1 - offset).t().contiguous();
+  // v1: stored z − 1, read back + 1 without re-masking (vLLM q_gemm.cu: zeros + zero_offset).
+  weight.zero_point =
+      (unpack_lsb_first(packed.qzeros, bits, out) + zero_bias - offset).t().contiguous();
   weight.scale = packed.scales.t().to(torch::kFloat32).contiguous();
   weight.g_idx = non_default_g_idx(packed.g_idx, effective_group_size(scheme, in));
   return weight;
+}
+
+}  // namespace
+
+GptqPacked pack_gptq_v1(const QuantizedWeight& weight, const std::string& tensor_name) {
+  return pack_gptq(weight, 1, tensor_name);
+}
+
+GptqPacked pack_gptq_v2(const QuantizedWeight& weight, const std::string& tensor_name) {
+  return pack_gptq(weight, 0, tensor_name);
+}
+
+QuantizedWeight unpack_gptq_v1(const GptqPacked& packed, const QuantScheme& scheme,
+                               const std::string& tensor_name) {
+  return unpack_gptq(packed, scheme, 1, tensor_name);
+}
+
+QuantizedWeight unpack_gptq_v2(const GptqPacked& packed, const QuantScheme& scheme,
+                               const std::string& tensor_name) {
+  return unpack_gptq(packed, scheme, 0, tensor_name);
 }
 
 }  // namespace presso

@@ -59,4 +59,10 @@ int64_t group_count(const QuantScheme& scheme, int64_t in_features) {
   return in_features / effective_group_size(scheme, in_features);
 }
 
+std::string scheme_description(const QuantScheme& scheme) {
+  return fmt::format("{}-bit {} {}", scheme.bits, scheme.symmetric ? "symmetric" : "asymmetric",
+                     scheme.group_size == -1 ? std::string("per channel")
+                                             : fmt::format("group {}", scheme.group_size));
+}
+
 }  // namespace presso

@@ -30,4 +30,7 @@ void validate_scheme(const QuantScheme& scheme, int64_t in_features,
 int64_t effective_group_size(const QuantScheme& scheme, int64_t in_features);
 int64_t group_count(const QuantScheme& scheme, int64_t in_features);
 
+// "4-bit asymmetric group 128", "8-bit symmetric per channel".
+std::string scheme_description(const QuantScheme& scheme);
+
 }  // namespace presso

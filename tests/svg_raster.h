@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 #include <cstdint>
 #include <cstdlib>
+#include <iostream>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,18 @@ inline uint32_t big_endian_u32(const std::string& bytes, size_t at) {
   uint32_t v = 0;
   for (size_t i = 0; i < 4; ++i) v = (v << 8) | static_cast<uint8_t>(bytes[at + i]);
   return v;
+}
+
+// Whether both tools are installed; if not, prints the skip marker (the GPU machines, which have
+// no package manager, lack them; CI has them from scripts/setup) and the caller skips its pixel
+// checks.
+inline bool raster_tools_or_skip() {
+  if (std::system("command -v rsvg-convert >/dev/null && command -v gdk-pixbuf-pixdata >/dev/null") ==
+      0)
+    return true;
+  std::cout << "PRESSO-SKIP: rsvg-convert (librsvg2-bin) or gdk-pixbuf-pixdata "
+               "(libgdk-pixbuf2.0-bin) is missing; scripts/setup installs them\n";
+  return false;
 }
 
 // Renders `svg_path` through `work_prefix`.png and .pixdata.

@@ -34,7 +34,8 @@ bool StatsRequest::operator==(const StatsRequest& other) const {
 
 StatsRequest operator|(StatsRequest a, const StatsRequest& b) { return a |= b; }
 
-InputSums input_sums(const torch::Tensor& input, const StatsRequest& request, torch::Device device) {
+InputSums input_sums(const torch::Tensor& input, const StatsRequest& request,
+                     torch::Device device) {
   torch::NoGradGuard no_grad;
   const int64_t in = input.size(-1);
   const torch::Tensor rows = input.reshape({-1, in});  // [N, in]; a view for contiguous inputs

@@ -39,7 +39,8 @@ struct InputSums {
   torch::Tensor xtx, abs_sum, sq_norm;  // Σ xᵀx [in, in], Σ |x_j| [in], Σ x_j² [in]
 };
 // Computes them in chunks of bounded size, so a bf16 or remote input is never converted whole.
-InputSums input_sums(const torch::Tensor& input, const StatsRequest& request, torch::Device device);
+InputSums input_sums(const torch::Tensor& input, const StatsRequest& request,
+                     torch::Device device);
 
 // Accumulates the requested statistics over every input passed to add(), in fp32 whatever the
 // activations' dtype, as raw sums plus a token count; the normalised forms are computed on
@@ -61,7 +62,9 @@ class LinearStatistics : public InputObserver {
   // cover request() and lie on this statistics' device.
   void add(const InputSums& sums, const torch::Tensor& input);
   // The device add() accumulates on for `input`.
-  torch::Device device_for(const torch::Tensor& input) const { return device_.value_or(input.device()); }
+  torch::Device device_for(const torch::Tensor& input) const {
+    return device_.value_or(input.device());
+  }
 
   // Inputs become x·diag(factor) ([in], e.g. 1/s after AWQ folds a scale s into the weights):
   // the gathered sums are transformed as if the new inputs had been accumulated instead.

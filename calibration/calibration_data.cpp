@@ -8,6 +8,7 @@
 
 #include "lib/common/errors.h"
 #include "lib/common/files.h"
+#include "lib/common/json_input.h"
 #include "lib/io/safetensors.h"
 #include "lib/tokenizer/tokenizer.h"
 
@@ -109,6 +110,7 @@ std::vector<std::string> read_jsonl_texts(const std::string& path, const std::st
     begin = end + 1;
     ++line_number;
     if (is_blank(line)) continue;
+    check_json_nesting(line, fmt::format("{}:{}", path, line_number));
     json object;
     try {
       object = json::parse(line.begin(), line.end());
@@ -206,6 +208,7 @@ std::vector<int32_t> read_json_ids(const std::string& path, int64_t vocab_size) 
   check_vocab_size(path, vocab_size);
   const std::string bytes = read_file_bytes(path);
   if (is_blank(bytes)) fail_user("{}: empty file", path);
+  check_json_nesting(bytes, path);
   json root;
   try {
     root = json::parse(bytes);

@@ -23,7 +23,9 @@ class GptqPass : public Pass {
     options_.damp = options.get_float("damp");
     options_.block_size = options.get_int("block_size");
     options_.act_order = options.get_bool("act_order");
-    options_.static_groups = options.get_bool("static_groups");
+    // Unset, static groups go with act-order (see act_order_options).
+    options_.static_groups = options.has("static_groups") ? options.get_bool("static_groups")
+                                                          : options_.act_order;
   }
 
   bool true_sequential() const override { return true_sequential_; }

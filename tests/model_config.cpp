@@ -11,6 +11,7 @@
 #include "lib/model/config.h"
 #include "lib/model/family.h"
 #include "lib/model/model.h"
+#include "tests/fixtures.h"
 #include "tests/temp_dir.h"
 
 namespace {
@@ -306,4 +307,31 @@ TEST_CASE("a tensor of the wrong shape is named at block load", "[unit]") {
   INFO(message);
   CHECK_THAT(message, Contains("'model.layers.0.self_attn.v_proj.weight'"));
   CHECK_THAT(message, Contains("[64, 64]") && Contains("[32, 64]"));
+}
+
+TEST_CASE("a negative norm epsilon or a position limit of 0 names its key", "[unit]") {
+  json c = llama_config();
+  c["rms_norm_eps"] = -1;
+  require_names(user_error(c), "rms_norm_eps");
+  c = llama_config();
+  c["max_position_embeddings"] = 0;
+  require_names(user_error(c), "max_position_embeddings");
+  const json gpt2 = {{"model_type", "gpt2"}, {"n_embd", 64},    {"n_layer", 2},
+                     {"n_head", 4},          {"vocab_size", 9}, {"layer_norm_epsilon", -1e-5}};
+  require_names(user_error(gpt2), "layer_norm_epsilon");
+  c = llama_config();
+  c["rms_norm_eps"] = 0;  // unusual, but a finite norm
+  CHECK_NOTHROW(parse(c));
+}
+
+TEST_CASE("a llama refuses sequences longer than its positions as OPT and GPT-2 do", "[unit]") {
+  const auto model = presso::Model::open((presso::test::test_data() / "sotu-llama-16m").string());
+  CHECK(model.embed(torch::zeros({1, 1024}, torch::kLong)).size(1) == 1024);
+  try {
+    model.embed(torch::zeros({1, 1025}, torch::kLong));
+    FAIL("no error");
+  } catch (const presso::UserError& e) {
+    CHECK_THAT(e.what(), Contains("1025") && Contains("'max_position_embeddings'"));
+  }
+  CHECK_THROWS_AS(model.check_sequence_length(1025, "--seqlen"), presso::UserError);
 }

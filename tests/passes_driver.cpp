@@ -218,7 +218,11 @@ TEST_CASE("an existing output is kept unless --overwrite, and the input never", 
   auto options = presso::test::compress_options(kModel, recipe, "", dir.file("out"), 4, 64);
   CHECK_THROWS_AS(compress_model(options, pass_registry()), UserError);
   CHECK(fs::exists(dir.file("out/keep.txt")));
+  // Not even with --overwrite: the directory is not an earlier presso output.
   options.overwrite = true;
+  CHECK_THROWS_AS(compress_model(options, pass_registry()), UserError);
+  CHECK(fs::exists(dir.file("out/keep.txt")));
+  dir.write("out/presso_report.json", "{}");  // now it is one
   compress_model(options, pass_registry());
   CHECK_FALSE(fs::exists(dir.file("out/keep.txt")));
   CHECK(fs::exists(dir.file("out/model.safetensors")));

@@ -37,7 +37,7 @@ TEST_CASE("our spelling parses into typed options with defaults filled", "[unit]
   CHECK(gptq.options.get_strings("ignore") == std::vector<std::string>{"lm_head"});
   CHECK_FALSE(gptq.options.get_bool("symmetric"));
   CHECK(gptq.options.get_bool("act_order"));
-  CHECK_FALSE(gptq.options.get_bool("static_groups"));  // the original GPTQ's default
+  CHECK_FALSE(gptq.options.has("static_groups"));  // unset: follows act_order (static groups)
   CHECK(gptq.options.get_float("damp") == 0.01);
   CHECK(gptq.options.get_int("block_size") == 128);
   CHECK_FALSE(gptq.options.get_bool("mse"));
@@ -161,7 +161,27 @@ TEST_CASE("every act_order and static_groups combination is a valid gptq recipe"
   }
   const PassOptions& defaults = parse("passes:\n  - gptq\n").passes[0].options;
   CHECK_FALSE(defaults.get_bool("act_order"));
-  CHECK_FALSE(defaults.get_bool("static_groups"));
+  // Unset, static_groups follows act_order (gptq.cpp).
+  CHECK_FALSE(defaults.has("static_groups"));
+}
+
+TEST_CASE("gptq act-order stores a g_idx only when static_groups is false", "[unit]") {
+  const std::vector<std::pair<std::string, bool>> cases = {
+      {"act_order: false", false},
+      {"act_order: true", false},
+      {"act_order: true, static_groups: true", false},
+      {"act_order: true, static_groups: false", true},
+      {"act_order: false, static_groups: false", false},
+      {"act_order: true, static_groups: false, group_size: -1", false},
+  };
+  for (const auto& [options, g_idx] : cases) {
+    INFO(options);
+    const Recipe recipe = parse("passes:\n  - gptq: {" + options + "}\n");
+    const auto pass = gptq_pass().create(recipe.passes[0].options);
+    LinearPlan plan;
+    pass->plan(plan);
+    CHECK(plan.g_idx == g_idx);
+  }
 }
 
 TEST_CASE("a recipe with three problems reports all three at once", "[unit]") {

@@ -166,7 +166,8 @@ void add_compress_command(CLI::App& app) {
                 "exit 2 before any work when no serving engine runs the output on a fast kernel "
                 "(the verdict printed first says which format would)");
   cmd->add_flag("--overwrite", options->overwrite,
-                "replace an existing output directory (never the input)");
+                "replace an earlier presso output (a directory with presso_report.json; never "
+                "the input or any other directory)");
   cmd->add_flag("!--no-progress", *progress, "no progress output");
   cmd->callback([options, format, calib_format, progress] {
     options->format = output_format_from_name(*format);

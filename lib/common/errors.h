@@ -1,4 +1,6 @@
-// lib/common: errors, logging and progress shared by every layer. Includes nothing of presso.
+// lib/common: errors, logging and progress shared by every layer, and the guards on user input
+// (files.h, json_input.h, bounded_regex.h). Includes nothing of presso; may use fmt,
+// nlohmann-json and PCRE2.
 //
 // The error hierarchy maps to the process exit code of the CLI:
 //   UserError       bad input (file, recipe, flag) -> exit 2

@@ -1,6 +1,7 @@
 #include "lib/common/files.h"
 
 #include <ftw.h>
+#include <sys/stat.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -13,8 +14,23 @@
 
 namespace presso {
 
+void require_regular_file(const std::string& path) {
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0)
+    fail_user("{}: cannot open: {}", path, std::strerror(errno));
+  if (S_ISREG(info.st_mode)) return;
+  const char* kind = S_ISDIR(info.st_mode)    ? "a directory"
+                     : S_ISFIFO(info.st_mode) ? "a FIFO (named pipe)"
+                     : S_ISCHR(info.st_mode)  ? "a character device"
+                     : S_ISBLK(info.st_mode)  ? "a block device"
+                     : S_ISSOCK(info.st_mode) ? "a socket"
+                                              : "a special file";
+  fail_user("{}: is {}, not a regular file (presso reads its inputs from regular files only)", path,
+            kind);
+}
+
 std::string read_file_bytes(const std::string& path) {
-  if (std::filesystem::is_directory(path)) fail_user("{}: is a directory, expected a file", path);
+  require_regular_file(path);
   std::ifstream in(path, std::ios::binary);
   if (!in) fail_user("{}: cannot open: {}", path, std::strerror(errno));
   std::ostringstream buffer;

@@ -6,7 +6,13 @@
 
 namespace presso {
 
-// The whole file as bytes; UserError naming the path if it cannot be read.
+// UserError naming `path` unless it is a regular file (or a link to one). Checked before every
+// input file is opened: opening a FIFO blocks until a writer comes, and a device or a FIFO
+// named `model.safetensors` or `tokenizer.json` would hang presso or feed it without end.
+void require_regular_file(const std::string& path);
+
+// The whole file as bytes; UserError naming the path if it is not a regular file or cannot be
+// read.
 std::string read_file_bytes(const std::string& path);
 
 // Writes `contents` to `path` + ".tmp", then renames it onto `path`.

@@ -4,11 +4,11 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <memory>
 #include <vector>
 
 #include "lib/common/errors.h"
+#include "lib/common/files.h"
 
 namespace presso {
 
@@ -138,7 +138,7 @@ std::string sha256_hex(const void* data, size_t size) {
 }
 
 std::string sha256_file_hex(const std::string& path) {
-  if (std::filesystem::is_directory(path)) fail_user("{}: is a directory, expected a file", path);
+  require_regular_file(path);
   std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
   if (!file) fail_user("{}: cannot open: {}", path, std::strerror(errno));
   Sha256 digest;

@@ -9,6 +9,13 @@
 
 namespace presso {
 
+std::string abbreviate(std::string_view text, size_t max_chars) {
+  if (text.size() <= max_chars) return std::string(text);
+  size_t cut = max_chars;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  return std::string(text.substr(0, cut)) + "...";
+}
+
 size_t edit_distance(const std::string& a, const std::string& b) {
   // One row of the dynamic-programming table at a time.
   std::vector<size_t> row(b.size() + 1);

@@ -3,9 +3,14 @@
 
 #include <cstddef>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace presso {
+
+// `text` cut to at most `max_chars` bytes (never inside a UTF-8 sequence) with "..." appended
+// when it is longer, so that a hostile value (a 40 kB regex) cannot flood a message.
+std::string abbreviate(std::string_view text, size_t max_chars = 80);
 
 // Levenshtein distance, for "did you mean" hints on misspelt keys and tensor names.
 size_t edit_distance(const std::string& a, const std::string& b);

@@ -6,12 +6,20 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "lib/model/model.h"
 
 namespace presso {
+
+// UserError with the numbers, before anything is allocated, when `windows` calibration windows of
+// `seqlen` tokens cannot fit in memory: the int64 token windows (host) and the hidden states in
+// `dtype` (on `device`) live for the whole run. Host memory is compared with what the kernel says
+// is available (lib/common/system_memory.h); a device's when the states are allocated there.
+void check_calibration_fits(const ModelConfig& config, int64_t windows, int64_t seqlen,
+                            torch::ScalarType dtype, const torch::Device& device);
 
 class BlockActivations {
  public:
@@ -38,8 +46,20 @@ class BlockActivations {
   // the block, and an o_proj's costs the attention.
   void observe(const Model& model, const DecoderBlock& block, const LinearHook& hook,
                const std::vector<std::string>& needed);
+  // The same from the input of `module` (one of the family's modules) instead of the block's:
+  // inputs[i] is that module's input for batch i, as an earlier run of the block saw it.
+  void observe_module(const Model& model, const DecoderBlock& block, const std::string& module,
+                      const std::vector<torch::Tensor>& inputs, const LinearHook& hook,
+                      const std::vector<std::string>& needed);
 
  private:
+  // Runs forward(batch index, first window, end window, hook) over every batch, with a hook that
+  // ends each batch's forward once every needed input was seen.
+  void observe_batches(
+      const Model& model, const DecoderBlock& block, const LinearHook& hook,
+      const std::vector<std::string>& needed,
+      const std::function<void(int64_t, int64_t, int64_t, const LinearHook&)>& forward);
+
   torch::Tensor hidden_;  // [N, T, H]
   int64_t batch_size_;
 };

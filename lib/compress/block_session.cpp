@@ -31,7 +31,7 @@ void BlockSession::gather_statistics(const std::vector<std::vector<std::string>>
     }
   }
   if (needed.empty()) return;
-  activations_->observe(model_, block_, collector_.as_hook(), needed);
+  observe_needed(collector_.as_hook(), needed);
 }
 
 void BlockSession::run_pass(Pass& pass, const std::vector<std::string>& targets) {
@@ -43,6 +43,7 @@ void BlockSession::run_pass(Pass& pass, const std::vector<std::string>& targets)
 
 OutputErrorMeter BlockSession::advance_activations() {
   collector_.clear();
+  module_inputs_.clear();
   OutputErrorMeter meter;
   if (!activations_) return meter;
   for (auto& [name, state] : states_) {
@@ -87,7 +88,7 @@ void BlockSession::recollect(const std::vector<std::string>& linear_names,
   // A collector of its own, so the statistics of the other linears are not added to twice.
   StatisticsCollector fresh(model_.device());
   for (const auto& name : linear_names) fresh.request(name, request);
-  activations_->observe(model_, block_, fresh.as_hook(), linear_names);
+  observe_needed(fresh.as_hook(), linear_names);
   for (const auto& name : linear_names) collector_.put(name, fresh.take(name));
 }
 
@@ -115,7 +116,75 @@ void BlockSession::observe(const ObserverMap& observers) {
   activations("observe");
   std::vector<std::string> needed;
   for (const auto& entry : observers) needed.push_back(entry.first);
-  activations_->observe(model_, block_, hook_for(observers), needed);
+  observe_needed(hook_for(observers), needed);
+}
+
+void BlockSession::observe_needed(const LinearHook& hook, const std::vector<std::string>& needed) {
+  const std::vector<ModuleSpec>& modules = model_.family().modules;
+  for (const auto& module : modules) {
+    auto cached = module_inputs_.find(module.name);
+    if (cached == module_inputs_.end() || !holds_all(module, needed)) continue;
+    const std::vector<torch::Tensor> now = upstream_weights(module);
+    const std::vector<torch::Tensor>& then = cached->second.upstream;
+    bool unchanged = true;
+    for (size_t i = 0; i < now.size() && unchanged; ++i) {
+      unchanged = now[i].defined() == then[i].defined() &&
+                  (!now[i].defined() || now[i].equal(then[i]));
+    }
+    if (!unchanged) continue;
+    activations_->observe_module(model_, block_, module.name, cached->second.batches, hook,
+                                 needed);
+    return;
+  }
+  // From the block's input; the first module's input is a norm away from it, not worth keeping.
+  std::map<std::string, const ModuleSpec*> by_first_linear;
+  for (size_t i = 1; i < modules.size(); ++i) {
+    by_first_linear[block_.prefix + modules[i].linears.front()] = &modules[i];
+  }
+  std::map<std::string, ModuleInputs> seen;
+  const LinearHook capturing = [&](const std::string& name, const torch::Tensor& input) {
+    auto it = by_first_linear.find(name);
+    if (it != by_first_linear.end()) seen[it->second->name].batches.push_back(input);
+    hook(name, input);
+  };
+  activations_->observe(model_, block_, capturing, needed);
+  for (auto& [name, inputs] : seen) {
+    if (static_cast<int64_t>(inputs.batches.size()) != activations_->batches()) continue;
+    std::vector<torch::Tensor> upstream = upstream_weights(*model_.family().find_module(name));
+    for (auto& weight : upstream) {
+      if (weight.defined()) weight = weight.clone();
+    }
+    inputs.upstream = std::move(upstream);
+    module_inputs_[name] = std::move(inputs);
+  }
+}
+
+std::vector<torch::Tensor> BlockSession::upstream_weights(const ModuleSpec& module) const {
+  std::vector<torch::Tensor> weights;
+  for (const auto& norm : block_.norms) {
+    weights.push_back(norm.weight);
+    weights.push_back(norm.bias.value_or(torch::Tensor()));
+  }
+  for (const auto& linear : block_.linears) {
+    if (holds_all(module, {linear.name})) continue;
+    weights.push_back(linear.weight);
+    weights.push_back(linear.bias.value_or(torch::Tensor()));
+    weights.push_back(linear.lowrank ? linear.lowrank->a : torch::Tensor());
+    weights.push_back(linear.lowrank ? linear.lowrank->b : torch::Tensor());
+  }
+  return weights;
+}
+
+bool BlockSession::holds_all(const ModuleSpec& module,
+                             const std::vector<std::string>& names) const {
+  for (const auto& name : names) {
+    const bool held = std::any_of(module.linears.begin(), module.linears.end(),
+                                  [&](const std::string& relative) {
+                                    return block_.prefix + relative == name;
+                                  });
+    if (!held) return false;
+  }
+  return true;
 }
 
 torch::Tensor BlockSession::run_module(const std::string& module, const torch::Tensor& input,

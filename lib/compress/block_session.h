@@ -51,6 +51,21 @@ class BlockSession : public PassContext {
   torch::Tensor original_weight(const std::string& linear_name) override;
 
  private:
+  // A module's input per calibration batch as a statistics run saw it (llama's mlp: what gate/up
+  // read), with copies of the weights that input was computed from (every norm, every linear
+  // outside the module): while they are unchanged, a run that needs only linears of the module
+  // (down_proj after gate/up in true-sequential order) starts there, not at the block's input.
+  struct ModuleInputs {
+    std::vector<torch::Tensor> batches;
+    std::vector<torch::Tensor> upstream;
+  };
+  // A statistics run that stops once every `needed` input was seen, from a module's cached input
+  // when one is still valid; it caches the inputs of the modules after the first that it reaches.
+  void observe_needed(const LinearHook& hook, const std::vector<std::string>& needed);
+  // The weights a module's input depends on, in a fixed order (undefined for absent ones).
+  std::vector<torch::Tensor> upstream_weights(const ModuleSpec& module) const;
+  bool holds_all(const ModuleSpec& module, const std::vector<std::string>& names) const;
+
   const BlockActivations& activations(const char* what) const;
   LinearHook hook_for(const ObserverMap& observers) const;
   // Whether a pass has left codes or a low-rank path on the linear (a scale cannot fold then).
@@ -67,6 +82,7 @@ class BlockSession : public PassContext {
   std::map<std::string, torch::Tensor> in_scales_;
   std::map<std::string, torch::Tensor> out_scales_;
   const std::vector<std::string>* targets_ = nullptr;
+  std::map<std::string, ModuleInputs> module_inputs_;  // by module name
 };
 
 }  // namespace presso

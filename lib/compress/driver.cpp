@@ -12,6 +12,7 @@
 #include "calibration/windows.h"
 #include "lib/common/errors.h"
 #include "lib/common/interrupt.h"
+#include "lib/common/output_paths.h"
 #include "lib/common/version.h"
 #include "lib/compress/activations.h"
 #include "lib/compress/block_session.h"
@@ -161,9 +162,17 @@ CompressReport compress_model(const CompressOptions& options, const PassRegistry
                               const CompressCallbacks& callbacks) {
   torch::NoGradGuard no_grad;
   const auto job_start = Clock::now();
+  check_output_paths({{"-o", options.output_dir}, {"--dense-copy", options.dense_output_dir}},
+                     {{"the model", options.model_dir}});
   const torch::Device device = parse_device(options.device);
   Model model = Model::open(options.model_dir);
+  model.check_tensor_shapes();
+  if (!options.calibration.path.empty()) model.check_sequence_length(options.seqlen, "--seqlen");
   model.to(device);
+  if (!options.calibration.path.empty()) {
+    check_calibration_fits(model.config(), options.nsamples, options.seqlen,
+                           options.bf16_activations ? torch::kBFloat16 : torch::kFloat32, device);
+  }
   CompressionPlan job = plan_compression(options.recipe_path, model, registry, options.format,
                                          !options.calibration.path.empty());
 
@@ -190,7 +199,14 @@ CompressReport compress_model(const CompressOptions& options, const PassRegistry
     }
     writers.front()->merge_lowrank();
   }
-  for (auto& writer : writers) writer->set_plan(job.stored);
+  for (auto& writer : writers) {
+    writer->set_plan(job.stored);
+    for (const auto& stale : writer->removed_stale_temporaries()) {
+      if (callbacks.on_warning)
+        callbacks.on_warning("removed " + stale +
+                             ", the temporary output of a run that was killed");
+    }
+  }
   BlockWriter block_writer(model, writers);
 
   auto report_progress = [&](CompressProgress::Stage stage, int block, std::string step = {}) {
@@ -301,7 +317,9 @@ CompressReport compress_model(const CompressOptions& options, const PassRegistry
   report.seconds_total = seconds_since(job_start);
   report.peak_rss_mib = peak_resident_mib();
   const nlohmann::json report_json = report.to_json();
-  for (auto& writer : writers) writer->finish(report_json);
+  // Every output complete before any is installed: a run leaves all of them or none.
+  for (auto& writer : writers) writer->assemble(report_json);
+  for (auto& writer : writers) writer->install();
   return report;
 }
 

@@ -61,7 +61,10 @@ struct CompressCallbacks {
 };
 
 // Runs the whole job and returns its report (to_json() is presso_report.json). UserError (before
-// any work) for a bad recipe, a plan the format cannot store, or bad calibration input.
+// any work) for a bad recipe, a plan the format cannot store, bad calibration input, a --seqlen
+// beyond the model's positions, tensors whose shapes disagree with config.json, or outputs that
+// collide (output_paths.h); during the run, naming the block, when the calibration activations
+// stop being finite.
 CompressReport compress_model(const CompressOptions& options, const PassRegistry& registry,
                               const CompressCallbacks& callbacks = {});
 

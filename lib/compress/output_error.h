@@ -1,14 +1,19 @@
 // The relative output error ‖XWᵀ − XŴᵀ‖ / ‖XWᵀ‖ of compressed linears, measured while the
 // compressed block runs over the calibration inputs (X is what each linear receives in that run,
-// i.e. from the already-compressed layers before it). Measured on the first `max_tokens` tokens
-// only: two extra GEMMs per linear over every calibration token would cost more than the block
-// run itself, and 16k tokens pin the ratio down to a few parts in a thousand.
+// i.e. from the already-compressed layers before it), on the first `max_tokens` tokens.
+//
+// With ΔW = W − Ŵ and G = XᵀX, ‖XΔWᵀ‖² = Σ (ΔW·G) ∘ ΔW, so a linear whose input is at most
+// twice as wide as its output is measured through G (2·tokens·in² flops, and free for the next
+// linears reading the same input: k/v after q, up after gate) instead of two GEMMs over the
+// tokens (4·tokens·in·out). The sums stay on the device until an error is asked for: no host
+// synchronisation inside the block run.
 #pragma once
 
 #include <torch/types.h>
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 
 #include "lib/model/block.h"
@@ -21,10 +26,10 @@ class OutputErrorMeter {
 
   // Tracks `linear_name`: `original` is its weight before compression [out, in] (any float
   // dtype: the checkpoint's, which holds it exactly), `compressed` the block's weight now (kept
-  // by reference, not copied).
+  // by reference, not copied: the meter adds no weight-sized memory that outlives a batch).
   void track(const std::string& linear_name, const torch::Tensor& original,
              const torch::Tensor& compressed);
-  // Accumulates both norms for a tracked linear's input [..., in]; other linears are ignored.
+  // Accumulates the sums for a tracked linear's input [..., in]; other linears are ignored.
   void hook(const std::string& linear_name, const torch::Tensor& input);
   LinearHook as_hook();  // refers to this meter, which must outlive it
 
@@ -33,15 +38,27 @@ class OutputErrorMeter {
   double relative_error(const std::string& linear_name) const;
 
  private:
-  struct Entry {
-    torch::Tensor original;    // [out, in]
-    torch::Tensor compressed;  // [out, in] fp32
-    double error_sq = 0.0;
-    double reference_sq = 0.0;
+  struct Gram {
+    torch::Tensor xtx;  // Σ xᵀx [in, in], fp32
     int64_t tokens = 0;
   };
+  struct Entry {
+    torch::Tensor original;       // W [out, in], as given
+    torch::Tensor compressed;     // Ŵ [out, in]
+    std::shared_ptr<Gram> gram;   // set when measured through XᵀX
+    torch::Tensor error_sq;       // otherwise Σ‖XΔWᵀ‖² and Σ‖XWᵀ‖², fp64 scalars
+    torch::Tensor reference_sq;
+    int64_t tokens = 0;
+    bool started = false;
+  };
+  // The rows of `input` [..., in] still below the token budget, after `seen` tokens.
+  torch::Tensor rows_within_budget(const torch::Tensor& input, int64_t seen) const;
+
   int64_t max_tokens_;
   std::map<std::string, Entry> entries_;
+  // The latest input added to a Gram matrix, for the next linear that reads the same tensor.
+  torch::Tensor last_input_;
+  std::shared_ptr<Gram> last_gram_;
 };
 
 }  // namespace presso

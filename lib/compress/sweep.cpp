@@ -6,6 +6,8 @@
 
 #include "lib/common/errors.h"
 #include "lib/common/files.h"
+#include "lib/common/json_input.h"
+#include "lib/common/output_paths.h"
 #include "lib/common/sha256.h"
 #include "lib/common/version.h"
 #include "lib/compress/driver.h"
@@ -25,7 +27,7 @@ using nlohmann::json;
 json read_json_if_valid(const fs::path& path) {
   if (!fs::is_regular_file(path)) return nullptr;
   try {
-    return json::parse(read_file_bytes(path.string()));
+    return parse_json_input(read_file_bytes(path.string()), path.string());
   } catch (const std::exception&) {
     return nullptr;  // unreadable: measured again
   }
@@ -64,6 +66,21 @@ void validate(const SweepOptions& options) {
   for (const auto& [flag, path] :
        {std::pair{"--calib", options.calib_path}, std::pair{"--eval", options.eval_path}})
     if (!fs::is_regular_file(path)) fail_user("{} {}: file not found", flag, path);
+  check_output_paths({{"-o", options.output_dir}}, {{"--model", options.model_dir}});
+  // A sweep writes reference/, runs/ and its result files into the folder and replaces the
+  // models under runs/: never in a folder of the user's that a typo named.
+  const fs::path out(options.output_dir);
+  std::error_code ec;
+  if (fs::exists(out, ec) && !(fs::is_directory(out, ec) && fs::is_empty(out, ec))) {
+    bool sweep_folder = false;
+    for (const char* entry : {"reference", "runs", "results.json"})
+      sweep_folder = sweep_folder || fs::exists(out / entry, ec);
+    if (!fs::is_directory(out, ec) || !sweep_folder)
+      fail_user(
+          "-o {}: exists and is not the folder of an earlier presso sweep (no reference/, "
+          "runs/ or results.json in it); name a new or empty folder",
+          options.output_dir);
+  }
 }
 
 EvalOptions eval_options(const SweepOptions& options, const std::string& model_dir,
@@ -103,10 +120,17 @@ SweepResult run_sweep(const SweepOptions& options, const PassRegistry& registry)
   const auto log = [&options](const std::string& line) {
     if (options.log) options.log(line);
   };
+  int64_t parameters = 0;
+  {
+    const Model model = Model::open(options.model_dir);
+    model.check_tensor_shapes();
+    model.check_sequence_length(options.seqlen, "--seqlen");
+    model.check_sequence_length(options.eval_seqlen, "--eval-seqlen");
+    parameters = model.parameter_count();
+  }
   const fs::path out(options.output_dir);
   fs::create_directories(out / "reference");
   fs::create_directories(out / "runs");
-  const int64_t parameters = Model::open(options.model_dir).parameter_count();
   const json evaluation = {{"data_sha256", sha256_file_hex(options.eval_path)},
                            {"seqlen", options.eval_seqlen},
                            {"windows", options.eval_windows ? json(*options.eval_windows) : json()},

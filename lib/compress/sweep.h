@@ -63,7 +63,9 @@ struct SweepResult {
 };
 
 // Runs the sweep and writes the result files. UserError before any work for a missing recipe,
-// two recipes with the same name, or an output folder that cannot be used.
+// two recipes with the same name, a --seqlen or --eval-seqlen beyond the model's positions, or
+// an output folder that cannot be used: inside the model or holding it, or an existing folder
+// that is neither empty nor an earlier sweep's.
 SweepResult run_sweep(const SweepOptions& options, const PassRegistry& registry);
 
 }  // namespace presso

@@ -12,6 +12,7 @@
 
 #include "lib/common/errors.h"
 #include "lib/common/files.h"
+#include "lib/common/output_paths.h"
 #include "lib/common/progress.h"
 #include "lib/common/sha256.h"
 #include "lib/common/version.h"
@@ -57,6 +58,17 @@ void validate(const EvalOptions& options) {
   if (gate.needs_kl() && options.reference_dir.empty() && options.logprobs_path.empty())
     fail_user("{} needs a KL reference: --reference ORIGINAL_DIR or --logprobs FILE",
               gate.max_kl ? "--max-kl" : "--max-kl-increase");
+  // The files written at the end: checked now, not after the evaluation.
+  std::vector<NamedPath> outputs;
+  for (const NamedPath& output :
+       {NamedPath{"--json", options.json_path}, {"--save-logprobs", options.save_logprobs_path}}) {
+    if (output.path.empty()) continue;
+    check_output_file(output);
+    outputs.push_back(output);
+  }
+  check_output_paths(outputs, {{"--data", options.data_path},
+                               {"--baseline", options.baseline_path},
+                               {"--logprobs", options.logprobs_path}});
 }
 
 // A log-prob file is used only on the data and protocol it was measured with.
@@ -112,6 +124,7 @@ json run_eval(const EvalOptions& options) {
                                       options.data_path));
   const std::string text = read_file_bytes(options.data_path);
   const Model model = open_model(options.model_dir, options.adapter_dir, device);
+  model.check_sequence_length(options.seqlen, "--seqlen");
   const Tokenizer tokenizer = Tokenizer::from_model_dir(options.model_dir);
   const auto tokenize_start = std::chrono::steady_clock::now();
   const std::vector<int32_t> tokens = tokenizer.encode(text, /*add_special_tokens=*/false);
@@ -148,7 +161,10 @@ json run_eval(const EvalOptions& options) {
   if (baseline) check_comparable(report, *baseline, options.baseline_path, options.gate);
 
   std::optional<Model> reference;
-  if (!options.reference_dir.empty()) reference = open_model(options.reference_dir, "", device);
+  if (!options.reference_dir.empty()) {
+    reference = open_model(options.reference_dir, "", device);
+    reference->check_sequence_length(options.seqlen, "--seqlen (for the --reference model)");
+  }
   KlAccumulator kl;
   std::vector<ReferenceLogProbs> to_save;
   PerplexityOptions ppl_options;
@@ -160,8 +176,9 @@ json run_eval(const EvalOptions& options) {
                               int64_t first_window) {
     const int64_t rows_per_window = options.seqlen - 1;
     if (reference)
-      kl.add(position_divergence(reference_logprobs(reference->forward(ids), ids, top_k), logits,
-                                 ids));
+      kl.add(position_divergence(
+          reference_logprobs(finite_logits(*reference, ids, first_window), ids, top_k), logits,
+          ids));
     if (saved)
       kl.add(position_divergence(
           saved->rows.narrow(first_window * rows_per_window, ids.size(0) * rows_per_window), logits,
@@ -202,7 +219,15 @@ json run_eval(const EvalOptions& options) {
         {"modified", build_dirty()},
         {"libtorch", libtorch_description()}}},
   });
-  if (with_kl) add_kl_summary(report, kl.summary());
+  if (with_kl) {
+    const KlSummary summary = kl.summary();
+    if (!std::isfinite(summary.mean_kl))
+      fail_user(
+          "the mean KL divergence from {} is not finite ({}): the reference's log-probs "
+          "hold NaN or infinite values",
+          saved ? options.logprobs_path : options.reference_dir, summary.mean_kl);
+    add_kl_summary(report, summary);
+  }
   if (!options.save_logprobs_path.empty()) {
     LogProbsHeader header;
     header.protocol = kEvalProtocolId;

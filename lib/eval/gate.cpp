@@ -3,10 +3,12 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <cmath>
 #include <vector>
 
 #include "lib/common/errors.h"
 #include "lib/common/files.h"
+#include "lib/common/json_input.h"
 #include "lib/eval/eval_report.h"
 
 namespace presso {
@@ -67,24 +69,26 @@ struct Check {
   double value = 0;
   double limit = 0;
   std::string text;  // what is compared with what, for the verdict line
-  bool passed() const { return value <= limit; }
+  // A NaN compares false with everything; it must fail, not slip through a negated test.
+  bool passed() const { return std::isfinite(value) && std::isfinite(limit) && value <= limit; }
 };
 
 }  // namespace
 
 json read_baseline(const std::string& path, const GateLimits& limits) {
-  json baseline;
-  try {
-    baseline = json::parse(read_file_bytes(path));
-  } catch (const json::exception& e) {
-    fail_user("{}: not valid JSON: {}", path, e.what());
-  }
+  const json baseline = parse_json_input(read_file_bytes(path), path);
   if (!baseline.is_object()) fail_user("{}: expected a JSON object (a presso eval report)", path);
   for (const Field& field : identity_fields()) require_field(baseline, path, field.pointer);
-  number_at(baseline, path, "/ppl");
+  // A ppl of 0 or below would make every ratio meaningless (a negative one passes any limit).
+  const double ppl = number_at(baseline, path, "/ppl");
+  if (!std::isfinite(ppl) || ppl <= 0)
+    fail_user("{}: field '/ppl' is {}; a perplexity is a finite number above 0", path, ppl);
   if (limits.max_kl_increase) {
     for (const Field& field : kl_identity_fields()) require_field(baseline, path, field.pointer);
-    number_at(baseline, path, "/mean_kl");
+    const double kl = number_at(baseline, path, "/mean_kl");
+    if (!std::isfinite(kl) || kl < 0)
+      fail_user("{}: field '/mean_kl' is {}; a KL divergence is a finite number of at least 0",
+                path, kl);
   }
   return baseline;
 }
@@ -108,7 +112,9 @@ void check_comparable(const json& report, const json& baseline, const std::strin
 
 GateVerdict judge(const json& report, const json* baseline, const std::string& baseline_path,
                   const GateLimits& limits) {
-  const double ppl = report.at("ppl").get<double>();
+  // A NaN is stored as null in JSON; read it back as NaN so the check fails, not throws.
+  const json& ppl_value = report.at("ppl");
+  const double ppl = ppl_value.is_number() ? ppl_value.get<double>() : NAN;
   std::vector<Check> checks;
   if (limits.max_ppl)
     checks.push_back({"max_ppl", ppl, *limits.max_ppl,

@@ -39,11 +39,19 @@ struct PerplexityResult {
 // GEMM rate from 8 windows of 512, a quarter at 2), but at most 2^27 floats (512 MiB) of logits.
 int64_t auto_batch_size(int64_t seqlen, int64_t vocab_size);
 
+// model.forward(ids): logits [B, T, V] for the windows ids [B, T] starting at window
+// `first_window`. UserError when a logit is NaN or infinite, naming the model, the windows and
+// the first stage of the forward whose output is not finite (Model::first_non_finite_stage):
+// no number measured on such a model means anything.
+torch::Tensor finite_logits(const Model& model, const torch::Tensor& ids, int64_t first_window);
+
 // Number of windows the protocol uses for `n_tokens` tokens (before max_windows).
 int64_t count_windows(int64_t n_tokens, int64_t seqlen);
 
 // Non-overlapping windows of `seqlen` tokens from the start, no BOS added; each window scores
-// tokens 1..seqlen-1 given the ones before; ppl = exp(sum NLL / count).
+// tokens 1..seqlen-1 given the ones before; ppl = exp(sum NLL / count). UserError for a
+// non-finite logit at a scored position (a batch's NLL sum is checked; the error names the stage
+// as finite_logits does) or a perplexity that overflows.
 PerplexityResult compute_perplexity(const Model& model, const std::vector<int32_t>& tokens,
                                     const PerplexityOptions& options);
 

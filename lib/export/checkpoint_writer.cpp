@@ -14,6 +14,8 @@
 
 #include "lib/common/errors.h"
 #include "lib/common/files.h"
+#include "lib/common/json_input.h"
+#include "lib/common/output_paths.h"
 #include "lib/common/text.h"
 #include "lib/export/lora_adapter.h"
 #include "lib/export/quantization_config.h"
@@ -53,29 +55,22 @@ bool carried_over(const std::string& name) {
   return true;
 }
 
-// Absolute, normalised, without a trailing separator ("out/" names the directory "out").
-fs::path directory_path(const std::string& path) {
-  fs::path p = fs::absolute(fs::path(path)).lexically_normal();
-  if (!p.has_filename() && p.has_parent_path()) p = p.parent_path();
-  return p;
-}
-
-// The path with symlinks and `..` resolved where it exists; as given where that fails.
-fs::path resolved(const fs::path& path) {
+// An existing `out` (shown as `shown`) may be replaced only when it is an empty directory or, with
+// overwrite, an earlier presso output: --overwrite must never delete a directory of the user's
+// that a typo named.
+void check_replaceable(const fs::path& out, bool overwrite, const std::string& shown) {
   std::error_code ec;
-  fs::path canonical = fs::weakly_canonical(path, ec);
-  return ec ? path : canonical;
-}
-
-// True when `inner` is `outer` or lies below it.
-bool same_or_below(const fs::path& inner, const fs::path& outer) {
-  const fs::path a = resolved(inner), b = resolved(outer);
-  auto ai = a.begin();
-  for (auto bi = b.begin(); bi != b.end(); ++bi, ++ai) {
-    if (bi->empty()) continue;  // a trailing separator
-    if (ai == a.end() || *ai != *bi) return false;
+  if (!fs::exists(out, ec)) return;
+  if (!fs::is_directory(out, ec)) fail_user("{}: exists and is not a directory", shown);
+  if (fs::is_empty(out, ec)) return;
+  if (!overwrite) fail_user("{}: exists; pass --overwrite to replace it", shown);
+  if (!fs::is_regular_file(out / "presso_report.json", ec)) {
+    fail_user(
+        "{}: exists and is not an earlier presso output (it has no presso_report.json); "
+        "--overwrite replaces only an empty directory or a presso output: remove it yourself "
+        "or name another output",
+        shown);
   }
-  return true;
 }
 
 void write_text(const fs::path& path, const std::string& text) {
@@ -127,12 +122,8 @@ const char* config_dtype_name(torch::ScalarType dtype) {
 std::string output_config(const std::string& source_config,
                           const std::optional<nlohmann::json>& quantization,
                           std::optional<torch::ScalarType> dtype) {
-  nlohmann::ordered_json config;
-  try {
-    config = nlohmann::ordered_json::parse(read_file_bytes(source_config));
-  } catch (const nlohmann::json::exception& e) {
-    fail_user("{}: invalid JSON: {}", source_config, e.what());
-  }
+  auto config = parse_json_input<nlohmann::ordered_json>(read_file_bytes(source_config),
+                                                         source_config);
   if (!config.is_object()) fail_user("{}: the top level is not a JSON object", source_config);
   config.erase("quantization_config");
   if (quantization) {
@@ -161,6 +152,8 @@ struct CheckpointWriter::Impl {
   fs::path out;
   fs::path temp;
   bool overwrite = false;
+  std::vector<fs::path> created_parents;  // by the constructor, deepest first
+  std::vector<std::string> removed_stale;
   std::unique_ptr<SafetensorsWriter> tensors;
   std::set<std::string> linears;  // every linear of the model
   std::vector<LinearPlan> plan;   // what the job changes, from set_plan
@@ -170,7 +163,8 @@ struct CheckpointWriter::Impl {
   // Exact zeros and elements of every parameter written (compressed-tensors' global_sparsity).
   double zeros = 0.0;
   double elements = 0.0;
-  bool finished = false;
+  bool assembled = false;  // the temporary directory is complete
+  bool finished = false;   // and renamed into place
 
   void count(const torch::Tensor& values) {
     zeros += static_cast<double>((values == 0).sum().item<int64_t>());
@@ -202,10 +196,11 @@ struct CheckpointWriter::Impl {
   }
 
   void check_open(const char* what) const {
-    if (finished) fail_internal("CheckpointWriter::{} after finish() ({})", what, out.string());
+    if (assembled || finished)
+      fail_internal("CheckpointWriter::{} after finish() ({})", what, out.string());
   }
   void copy_source_files() const;
-  void install() const;
+  void install();
 };
 
 void CheckpointWriter::Impl::copy_source_files() const {
@@ -222,14 +217,13 @@ void CheckpointWriter::Impl::copy_source_files() const {
 
 // Renames the finished temporary directory onto `out`; an old `out` (only with overwrite) is
 // first renamed aside and deleted once the new one is in place, or restored if that fails.
-void CheckpointWriter::Impl::install() const {
+void CheckpointWriter::Impl::install() {
   std::error_code ec;
   fs::path trash;
+  check_replaceable(out, overwrite, out.string());  // again: the run may have taken hours
   if (fs::exists(out)) {
-    if (fs::is_directory(out) && fs::is_empty(out)) {
+    if (fs::is_empty(out)) {
       fs::remove(out, ec);
-    } else if (!overwrite) {
-      fail_user("{}: exists; pass --overwrite to replace it", out.string());
     } else {
       trash = out.parent_path() /
               (out.filename().string() + ".presso-old-" + std::to_string(::getpid()));
@@ -245,6 +239,7 @@ void CheckpointWriter::Impl::install() const {
     fail_user("{}: cannot rename {} into place: {}", out.string(), temp.string(), ec.message());
   }
   if (!trash.empty()) remove_tree(trash.string());
+  finished = true;
 }
 
 CheckpointWriter::CheckpointWriter(OutputFormat format, const std::string& out_dir,
@@ -256,26 +251,28 @@ CheckpointWriter::CheckpointWriter(OutputFormat format, const std::string& out_d
   w.model_dtype = format_spec(format).model_dtype;
   w.model = &source;
   w.overwrite = overwrite;
-  w.source = directory_path(source.dir());
-  w.out = directory_path(out_dir);
-  if (same_or_below(w.out, w.source) && same_or_below(w.source, w.out)) {
-    fail_user("{}: is the source checkpoint's directory; write the output elsewhere", out_dir);
+  w.source = normalized_path(source.dir());
+  w.out = normalized_path(out_dir);
+  if (same_or_below(w.out, w.source)) {
+    if (same_or_below(w.source, w.out))
+      fail_user("{}: is the source checkpoint's directory; write the output elsewhere", out_dir);
+    fail_user("{}: lies inside the source checkpoint {}; write the output elsewhere", out_dir,
+              source.dir());
   }
+  if (overwrite && fs::exists(w.out) && same_or_below(w.source, w.out)) {
+    fail_user("{}: holds the source checkpoint {}; --overwrite would delete it", out_dir,
+              source.dir());
+  }
+  check_replaceable(w.out, overwrite, out_dir);
   std::error_code ec;
-  if (fs::exists(w.out)) {
-    if (!fs::is_directory(w.out)) fail_user("{}: exists and is not a directory", out_dir);
-    if (!fs::is_empty(w.out, ec)) {
-      if (!overwrite) fail_user("{}: exists; pass --overwrite to replace it", out_dir);
-      if (same_or_below(w.source, w.out)) {
-        fail_user("{}: holds the source checkpoint {}; --overwrite would delete it", out_dir,
-                  source.dir());
-      }
-    }
+  for (fs::path p = w.out.parent_path(); !p.empty() && !fs::exists(p, ec); p = p.parent_path()) {
+    w.created_parents.push_back(p);
+    if (p == p.parent_path()) break;
   }
   fs::create_directories(w.out.parent_path(), ec);
   if (ec) fail_user("{}: cannot create the parent directory: {}", out_dir, ec.message());
-  w.temp = w.out.parent_path() /
-           (w.out.filename().string() + ".presso-tmp-" + std::to_string(::getpid()));
+  w.removed_stale = remove_stale_temporaries(w.out);
+  w.temp = temporary_directory_for(w.out);
   remove_tree(w.temp.string());  // a leftover of a crashed run with the same process id
   if (!fs::create_directory(w.temp, ec) || ec) {
     fail_user("{}: cannot create the temporary directory {}: {}", out_dir, w.temp.string(),
@@ -296,6 +293,12 @@ CheckpointWriter::~CheckpointWriter() {
   if (!impl_ || impl_->finished) return;
   impl_->tensors.reset();  // removes its own temporaries
   remove_tree(impl_->temp.string());
+  std::error_code ec;
+  for (const auto& parent : impl_->created_parents) fs::remove(parent, ec);  // if still empty
+}
+
+const std::vector<std::string>& CheckpointWriter::removed_stale_temporaries() const {
+  return impl_->removed_stale;
 }
 
 OutputFormat CheckpointWriter::format() const { return impl_->format; }
@@ -386,8 +389,20 @@ void CheckpointWriter::add_quantized(const Linear& linear, const QuantizedWeight
 }
 
 void CheckpointWriter::finish(const nlohmann::json& report) {
+  assemble(report);
+  install();
+}
+
+void CheckpointWriter::install() {
+  if (!impl_->assembled || impl_->finished)
+    fail_internal("CheckpointWriter::install without assemble() ({})", impl_->out.string());
+  impl_->install();
+}
+
+void CheckpointWriter::assemble(const nlohmann::json& report) {
   Impl& w = *impl_;
-  w.check_open("finish");
+  w.check_open("assemble");
+  if (w.assembled) fail_internal("CheckpointWriter::assemble twice ({})", w.out.string());
   // First what can be refused, so that nothing is assembled for a checkpoint that cannot load.
   std::vector<LinearPlan> stored = w.quantized;  // what was written, with the plan's others
   for (const auto& linear : w.plan) {
@@ -407,8 +422,7 @@ void CheckpointWriter::finish(const nlohmann::json& report) {
   if (!w.adapter.empty()) w.adapter.write((w.temp / "adapter").string(), w.source.string());
   w.copy_source_files();
   write_text(w.temp / "presso_report.json", report.dump(2) + "\n");
-  w.install();
-  w.finished = true;
+  w.assembled = true;
 }
 
 }  // namespace presso

@@ -31,12 +31,16 @@ class Model;
 class CheckpointWriter {
  public:
   // Starts `out_dir` for a model compressed from `source` (which must outlive the writer): the
-  // files go to `<out_dir>.presso-tmp-<pid>` beside it. UserError when out_dir is the source
-  // directory, is not a directory, or exists and is not empty unless `overwrite` (the old one is
-  // replaced only by finish(); never when it holds the source).
+  // files go to `<out_dir>.presso-tmp-<pid>` beside it, and the `*.presso-tmp-<pid>` that killed
+  // runs left there are deleted. UserError when out_dir is or lies inside the source directory,
+  // is not a directory, or exists and is not empty unless `overwrite` and it is an earlier presso
+  // output (it has presso_report.json); the old one is replaced only by install(), never when it
+  // holds the source. Parent directories it creates go again with an unfinished writer.
   CheckpointWriter(OutputFormat format, const std::string& out_dir, const Model& source,
                    bool overwrite);
   ~CheckpointWriter();
+  // The temporary directories of killed runs that the constructor deleted.
+  const std::vector<std::string>& removed_stale_temporaries() const;
   CheckpointWriter(const CheckpointWriter&) = delete;
   CheckpointWriter& operator=(const CheckpointWriter&) = delete;
 
@@ -73,6 +77,11 @@ class CheckpointWriter {
   // it is written; the writer then cleans up when destroyed. With low-rank paths, also
   // `adapter/adapter_config.json` and `adapter/adapter_model.safetensors`.
   void finish(const nlohmann::json& report);
+  // finish() in its two steps, for a run with several outputs, which assembles all of them
+  // before it installs any: assemble() writes every file into the temporary directory (and
+  // refuses as finish() does), install() renames the directory into place.
+  void assemble(const nlohmann::json& report);
+  void install();
 
  private:
   struct Impl;

@@ -272,7 +272,8 @@ void scheme_problems(const OutputFormatSpec& format, const LinearPlan& linear,
   if (linear.g_idx && !format.g_idx) {
     problems.push_back(
         fmt::format("'{}': {} has no g_idx, so act-order with saved group indices cannot be stored "
-                    "(use act-order 'static'/'weight', or another format)",
+                    "(gptq: drop `static_groups: false` for static act-order, which stores none; "
+                    "llm-compressor: actorder 'static'/'weight'; or another format)",
                     linear.name, format.name));
   }
   // QuantizationArgs rejects actorder "group" without the group strategy (quant_args.py).

@@ -10,6 +10,7 @@
 
 #include "lib/common/errors.h"
 #include "lib/common/files.h"
+#include "lib/common/json_input.h"
 #include "lib/model/model.h"
 
 namespace presso {
@@ -282,13 +283,7 @@ ServingVerdict serving_verdict(const json& config, const std::string& config_pat
 ServingVerdict serving_verdict_of_dir(const std::string& dir) {
   const std::string path = (std::filesystem::path(dir) / "config.json").string();
   if (!std::filesystem::is_regular_file(path)) fail_user("{}: no such file", path);
-  json config;
-  try {
-    config = json::parse(read_file_bytes(path));
-  } catch (const json::exception& e) {
-    fail_user("{}: invalid JSON: {}", path, e.what());
-  }
-  return serving_verdict(config, path);
+  return serving_verdict(parse_json_input(read_file_bytes(path), path), path);
 }
 
 ServingVerdict plan_serving_verdict(OutputFormat format, const Model& model,

@@ -68,6 +68,7 @@ class SafetensorsFile {
   std::string path_;
   const uint8_t* map_ = nullptr;  // the whole file; the descriptor is closed once mapped
   size_t map_size_ = 0;
+  int guard_slot_ = -1;     // lib/io/mapping_guard.h: a SIGBUS in the mapping names the file
   size_t data_offset_ = 0;  // 8 + header length
   std::vector<TensorInfo> tensors_;
   std::map<std::string, size_t> index_;

@@ -15,6 +15,9 @@
 #include <tuple>
 
 #include "lib/common/errors.h"
+#include "lib/common/files.h"
+#include "lib/common/text.h"
+#include "lib/io/mapping_guard.h"
 #include "lib/io/safetensors.h"
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
@@ -47,12 +50,7 @@ uint64_t read_u64_le(const uint8_t* bytes) {
 }
 
 // A JSON value for an error message, cut short so that a hostile header cannot flood the terminal.
-std::string excerpt(const Json& value) {
-  std::string text = value.dump();
-  constexpr size_t kMaxChars = 60;
-  if (text.size() > kMaxChars) text = text.substr(0, kMaxChars) + "...";
-  return text;
-}
+std::string excerpt(const Json& value) { return abbreviate(value.dump(), 60); }
 
 std::string shape_text(const std::vector<int64_t>& shape) {
   return fmt::format("[{}]", fmt::join(shape, ", "));
@@ -267,6 +265,7 @@ ParsedHeader parse_header(const std::string& path, const uint8_t* bytes, uint64_
 }  // namespace
 
 SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
+  require_regular_file(path);  // before open(): opening a FIFO blocks
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) fail_user("{}: cannot open: {}", path, std::strerror(errno));
   struct stat file_stat {};
@@ -285,12 +284,14 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
   ::close(fd);  // the mapping keeps the file open
   if (map == MAP_FAILED) fail_user("{}: cannot memory-map: {}", path, std::strerror(map_errno));
   map_ = static_cast<const uint8_t*>(map);
+  guard_slot_ = guard_mapping(map_, map_size_, path);
   try {
     ParsedHeader header = parse_header(path, map_, map_size_);
     data_offset_ = header.data_offset;
     tensors_ = std::move(header.tensors);
     metadata_ = std::move(header.metadata);
   } catch (...) {
+    unguard_mapping(guard_slot_);
     ::munmap(const_cast<uint8_t*>(map_), map_size_);
     throw;
   }
@@ -298,6 +299,7 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
 }
 
 SafetensorsFile::~SafetensorsFile() {
+  unguard_mapping(guard_slot_);
   if (map_) ::munmap(const_cast<uint8_t*>(map_), map_size_);
 }
 

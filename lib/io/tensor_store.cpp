@@ -1,12 +1,12 @@
 // TensorStore: the tensors of a checkpoint directory, single-file or sharded.
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <sstream>
 
 #include "lib/common/errors.h"
+#include "lib/common/files.h"
+#include "lib/common/json_input.h"
 #include "lib/common/text.h"
 #include "lib/io/safetensors.h"
 
@@ -27,16 +27,8 @@ bool is_plain_relative(const fs::path& path) {
 
 // The shard file name for each tensor, from the index's weight_map.
 std::map<std::string, std::string> read_weight_map(const fs::path& index_path) {
-  std::ifstream in(index_path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  if (!in) fail_user("{}: cannot read", index_path.string());
-  nlohmann::json index;
-  try {
-    index = nlohmann::json::parse(text.str());
-  } catch (const nlohmann::json::parse_error& error) {
-    fail_user("{}: not valid JSON: {}", index_path.string(), error.what());
-  }
+  const auto index =
+      parse_json_input(read_file_bytes(index_path.string()), index_path.string());
   if (!index.is_object())
     fail_user("{}: is a JSON {}, not an object with a 'weight_map'", index_path.string(),
               index.type_name());

@@ -4,10 +4,10 @@
 #include <fmt/ranges.h>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "lib/common/errors.h"
+#include "lib/common/files.h"
+#include "lib/common/json_input.h"
 #include "lib/model/config_reader.h"
 #include "lib/model/family.h"
 
@@ -175,6 +175,19 @@ std::optional<ConfigReader> ConfigReader::optional_object(const std::string& key
 int64_t ConfigReader::positive(const std::string& key, int64_t value) {
   // A missing key was reported already (value 0 then); report only present, bad values.
   if (value <= 0 && has(key)) problem(key, fmt::format("must be > 0, got {}", value));
+  // Sizes and counts are allocated from (per-layer tables, the block list) before any tensor is
+  // compared with them: 1e12 layers was a bad_alloc. 2^24 is far above any real model's.
+  constexpr int64_t kMaxSize = int64_t{1} << 24;
+  if (value > kMaxSize) {
+    problem(key, fmt::format("{} is larger than any model has (at most {})", value, kMaxSize));
+    return 0;
+  }
+  return value;
+}
+
+double ConfigReader::non_negative(const std::string& key, double value) {
+  // A negative epsilon makes a norm divide by the root of a negative number: NaN everywhere.
+  if (value < 0 && has(key)) problem(key, fmt::format("must be >= 0, got {}", value));
   return value;
 }
 
@@ -246,12 +259,7 @@ Activation parse_activation(ConfigReader& reader, const std::string& key,
 }
 
 ModelConfig parse_model_config(const std::string& json_text, const std::string& file) {
-  json root;
-  try {
-    root = json::parse(json_text);
-  } catch (const json::parse_error& e) {
-    fail_user("{}: not valid JSON: {}", file, e.what());
-  }
+  const json root = parse_json_input(json_text, file);
   if (!root.is_object()) fail_user("{}: expected a JSON object, got {}", file, root.type_name());
   ConfigReader reader(root, file);
   ModelConfig config;
@@ -287,14 +295,10 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
 
 ModelConfig load_model_config(const std::string& model_dir) {
   const auto path = std::filesystem::path(model_dir) / "config.json";
-  if (!std::filesystem::is_regular_file(path)) {
+  if (!std::filesystem::exists(path)) {
     fail_user("{}: no config.json here (expected a Hugging Face model directory)", model_dir);
   }
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  if (!in) fail_user("{}: cannot read the file", path.string());
-  return parse_model_config(text.str(), path.string());
+  return parse_model_config(read_file_bytes(path.string()), path.string());
 }
 
 }  // namespace presso

@@ -37,8 +37,11 @@ class ConfigReader {
   // A nested object (e.g. `rope_parameters`), whose keys are reported as "outer.inner".
   std::optional<ConfigReader> optional_object(const std::string& key);
 
-  // Records `value` as a problem unless it is > 0; returns it unchanged.
+  // Records `value` as a problem unless it is in [1, 2^24] (a size or a count); returns it
+  // unchanged, or 0 when it is too large to allocate anything by.
   int64_t positive(const std::string& key, int64_t value);
+  // Records `value` as a problem unless it is >= 0 (a norm's epsilon); returns it unchanged.
+  double non_negative(const std::string& key, double value);
   void problem(const std::string& key, const std::string& what);
   void throw_if_problems() const;
 

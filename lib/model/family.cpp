@@ -10,6 +10,12 @@ std::string FamilySpec::block_name(int index) const {
   return prefix + fmt::format(fmt::runtime(block_prefix), index);
 }
 
+std::string FamilySpec::block_label(int index) const {
+  std::string name = block_name(index);
+  if (!name.empty() && name.back() == '.') name.pop_back();
+  return fmt::format("block {} ({})", index, name);
+}
+
 const ModuleSpec* FamilySpec::find_module(const std::string& relative) const {
   for (const auto& module : modules)
     if (module.name == relative) return &module;

@@ -85,6 +85,8 @@ struct FamilySpec {
 
   std::string embed_tokens;  // relative to prefix, with ".weight"
   std::optional<LearnedPositions> positions;
+  // The config.json key of the longest sequence the model takes (max_position_embeddings).
+  std::string positions_key = "max_position_embeddings";
   std::optional<LinearSpec> project_in;  // relative to prefix (OPT word_embed_proj_dim)
   std::optional<LinearSpec> project_out;
   std::optional<NormSpec> final_norm;  // relative to prefix
@@ -101,7 +103,8 @@ struct FamilySpec {
   std::vector<ModuleSpec> modules;
   BlockForward forward = nullptr;
 
-  std::string block_name(int index) const;  // "model.layers.3."
+  std::string block_name(int index) const;   // "model.layers.3."
+  std::string block_label(int index) const;  // for messages: "block 3 (model.layers.3)"
   // The module named `relative` ("mlp"), or nullptr.
   const ModuleSpec* find_module(const std::string& relative) const;
   std::string tensor(const std::string& relative) const { return prefix + relative; }

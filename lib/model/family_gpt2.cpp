@@ -28,7 +28,7 @@ void parse_gpt2(ConfigReader& r, ModelConfig& c) {
   c.intermediate_size =
       r.has("n_inner") ? r.positive("n_inner", r.int_or("n_inner", 0)) : 4 * c.hidden_size;
   c.max_position_embeddings = r.positive("n_positions", r.int_or("n_positions", 1024));
-  c.norm_eps = r.number_or("layer_norm_epsilon", 1e-5);
+  c.norm_eps = r.non_negative("layer_norm_epsilon", r.number_or("layer_norm_epsilon", 1e-5));
   c.activation = parse_activation(r, "activation_function", "gelu_new");
   c.scale_attn_weights = r.bool_or("scale_attn_weights", true);
   c.scale_attn_by_inverse_layer_idx = r.bool_or("scale_attn_by_inverse_layer_idx", false);
@@ -78,6 +78,7 @@ FamilySpec describe_gpt2(const ModelConfig& c) {
   s.prefix_candidates = {"transformer.", ""};
   s.embed_tokens = "wte.weight";
   s.positions = LearnedPositions{"wpe.weight", 0};
+  s.positions_key = "n_positions";
   s.final_norm = NormSpec{"ln_f", NormKind::kLayer, c.hidden_size, true, true};
   s.tied_lm_head = c.tie_word_embeddings;
   s.block_prefix = "h.{}.";

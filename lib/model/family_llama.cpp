@@ -58,8 +58,9 @@ void parse_llama(ConfigReader& r, ModelConfig& c) {
   c.num_heads = r.positive("num_attention_heads", r.required_int("num_attention_heads"));
   c.num_kv_heads = r.positive("num_key_value_heads", r.int_or("num_key_value_heads", c.num_heads));
   c.vocab_size = r.positive("vocab_size", r.required_int("vocab_size"));
-  c.max_position_embeddings = r.int_or("max_position_embeddings", 2048);
-  c.norm_eps = r.number_or("rms_norm_eps", 1e-6);
+  c.max_position_embeddings =
+      r.positive("max_position_embeddings", r.int_or("max_position_embeddings", 2048));
+  c.norm_eps = r.non_negative("rms_norm_eps", r.number_or("rms_norm_eps", 1e-6));
   c.tie_word_embeddings = r.bool_or("tie_word_embeddings", false);
   c.activation = parse_activation(r, "hidden_act", "silu");
   if (r.has("head_dim")) {

@@ -48,6 +48,7 @@ std::string describe_windows(const ModelConfig& c) {
 
 std::string inspect_model(const std::string& dir) {
   const Model model = Model::open(dir);
+  model.check_tensor_shapes();
   const ModelConfig& c = model.config();
   const TensorStore& store = model.tensors();
   std::string out;

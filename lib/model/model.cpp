@@ -3,12 +3,28 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <set>
 #include <utility>
 
 #include "lib/common/errors.h"
 
 namespace presso {
+namespace {
+
+// How a linear's weight is stored: Conv1D keeps [in, out]; every linear in memory is [out, in].
+std::vector<int64_t> stored_weight_shape(const LinearSpec& spec) {
+  return spec.conv1d ? std::vector<int64_t>{spec.in, spec.out}
+                     : std::vector<int64_t>{spec.out, spec.in};
+}
+
+std::string shape_mismatch(const std::string& name, const std::vector<int64_t>& stored,
+                           const std::vector<int64_t>& expected) {
+  return fmt::format("tensor '{}' has shape [{}], expected [{}] from config.json", name,
+                     fmt::join(stored, ", "), fmt::join(expected, ", "));
+}
+
+}  // namespace
 
 Model Model::open(const std::string& dir) {
   Model model;
@@ -35,6 +51,16 @@ Model Model::open(const std::string& dir) {
     fail_user("{}: no token embedding found for a {} checkpoint (looked for {})", dir,
               model.config_->model_type, fmt::join(tried, ", "));
   }
+  // The block list is sized from config.json: the checkpoint must hold its last block first.
+  const std::string last_block = model.spec_.block_name(model.num_blocks() - 1);
+  const std::vector<std::string> names = model.store_.names();  // sorted
+  const auto at = std::lower_bound(names.begin(), names.end(), last_block);
+  if (at == names.end() || at->rfind(last_block, 0) != 0) {
+    fail_user(
+        "{}: config.json gives {} decoder layers, but the checkpoint has no tensor of the "
+        "last one ({}*)",
+        dir, model.config_->num_layers, last_block);
+  }
   model.cache_ = std::make_unique<AttentionCache>(*model.config_);
   model.blocks_.resize(static_cast<size_t>(model.config_->num_layers));
   return model;
@@ -46,10 +72,8 @@ torch::Tensor Model::load_tensor(const std::string& name, const std::vector<int6
     fail_user("{}: tensor '{}' ({}) is missing from the checkpoint", dir_, name, needed_by);
   }
   const TensorInfo& info = store_.info(name);
-  if (info.shape != shape) {
-    fail_user("{}: tensor '{}' has shape [{}], expected [{}] from config.json ({})", dir_, name,
-              fmt::join(info.shape, ", "), fmt::join(shape, ", "), needed_by);
-  }
+  if (info.shape != shape)
+    fail_user("{}: {} ({})", dir_, shape_mismatch(name, info.shape, shape), needed_by);
   return store_.load(name, torch::kFloat32).to(device_);
 }
 
@@ -62,13 +86,10 @@ Linear Model::load_linear(const LinearSpec& spec, const std::string& prefix,
     // dense writer how the source stored it.
     linear.weight = packed_.load_dequantized(linear.name, store_, spec.out, spec.in).to(device_);
     linear.stored_transposed = spec.conv1d;
-  } else if (spec.conv1d) {
-    // Conv1D keeps [in, out]; every linear in memory is [out, in].
-    linear.weight =
-        load_tensor(linear.name + ".weight", {spec.in, spec.out}, needed_by).t().contiguous();
-    linear.stored_transposed = true;
   } else {
-    linear.weight = load_tensor(linear.name + ".weight", {spec.out, spec.in}, needed_by);
+    linear.weight = load_tensor(linear.name + ".weight", stored_weight_shape(spec), needed_by);
+    if (spec.conv1d) linear.weight = linear.weight.t().contiguous();
+    linear.stored_transposed = spec.conv1d;
   }
   if (spec.bias) linear.bias = load_tensor(linear.name + ".bias", {spec.out}, needed_by);
   return linear;
@@ -94,8 +115,7 @@ const Model::Outer& Model::outer() const {
   const ModelConfig& c = *config_;
   const std::string what = "embeddings and head";
   Outer o;
-  const int64_t embed_dim = spec_.project_in ? c.word_embed_proj_dim : c.hidden_size;
-  o.embed_tokens = load_tensor(spec_.tensor(spec_.embed_tokens), {c.vocab_size, embed_dim}, what);
+  o.embed_tokens = load_tensor(spec_.tensor(spec_.embed_tokens), {c.vocab_size, embed_dim()}, what);
   if (spec_.positions) {
     o.positions =
         load_tensor(spec_.tensor(spec_.positions->name),
@@ -114,14 +134,13 @@ const torch::Tensor& Model::lm_head_weight() const {
   const Outer& o = outer();
   if (o.lm_head.defined()) return o.lm_head;
   const ModelConfig& c = *config_;
-  const int64_t embed_dim = spec_.project_in ? c.word_embed_proj_dim : c.hidden_size;
   torch::Tensor weight;
   if (spec_.tied_lm_head) {
     weight = o.embed_tokens;
   } else if (packed_.is_packed(spec_.lm_head, store_)) {
-    weight = packed_.load_dequantized(spec_.lm_head, store_, c.vocab_size, embed_dim).to(device_);
+    weight = packed_.load_dequantized(spec_.lm_head, store_, c.vocab_size, embed_dim()).to(device_);
   } else {
-    weight = load_tensor(spec_.lm_head + ".weight", {c.vocab_size, embed_dim}, "the head");
+    weight = load_tensor(spec_.lm_head + ".weight", {c.vocab_size, embed_dim()}, "the head");
   }
   outer_->lm_head = weight;
   return outer_->lm_head;
@@ -132,6 +151,7 @@ torch::Tensor Model::embed(const torch::Tensor& input_ids) const {
   TORCH_CHECK(input_ids.dim() == 2 && input_ids.scalar_type() == torch::kLong,
               "embed: input_ids must be int64 [B, T], got ", input_ids.scalar_type(), " ",
               input_ids.sizes());
+  check_sequence_length(input_ids.size(1), "the input length");
   const Outer& o = outer();
   const int64_t seq = input_ids.size(1);
   if (input_ids.numel() > 0) {
@@ -145,10 +165,6 @@ torch::Tensor Model::embed(const torch::Tensor& input_ids) const {
   if (o.project_in) x = run_linear(*o.project_in, x, nullptr);
   if (spec_.positions) {
     // No padding is supported, so OPT's cumsum of the attention mask is simply 0..T-1 (+ 2).
-    if (seq > config_->max_position_embeddings) {
-      fail_user("{}: sequence of {} tokens exceeds the {} learned positions", dir_, seq,
-                config_->max_position_embeddings);
-    }
     x = x + o.positions.narrow(0, spec_.positions->offset, seq);
   }
   return x;
@@ -205,24 +221,58 @@ torch::Tensor Model::run_module(const DecoderBlock& block, const std::string& mo
   fail_internal("run_module: the {} family has no module or linear '{}'", spec_.name, module);
 }
 
-torch::Tensor Model::head(const torch::Tensor& hidden) const {
+torch::Tensor Model::head(const torch::Tensor& hidden) const { return head_stages(hidden, {}); }
+
+torch::Tensor Model::forward(const torch::Tensor& input_ids) const {
+  return run_stages(input_ids, {});
+}
+
+torch::Tensor Model::head_stages(const torch::Tensor& hidden, const StageCheck& check) const {
   torch::NoGradGuard no_grad;
   const Outer& o = outer();
   auto x = hidden.to(device_);
-  if (o.final_norm) x = apply_norm(*spec_.final_norm, *o.final_norm, x);
-  if (o.project_out) x = run_linear(*o.project_out, x, nullptr);
-  return torch::linear(x, lm_head_weight());
+  if (o.final_norm) {
+    x = apply_norm(*spec_.final_norm, *o.final_norm, x);
+    if (check && check(x, fmt::format("the final norm ({})", o.final_norm->name))) return x;
+  }
+  if (o.project_out) {
+    x = run_linear(*o.project_out, x, nullptr);
+    if (check && check(x, fmt::format("project_out ({})", o.project_out->name))) return x;
+  }
+  x = torch::linear(x, lm_head_weight());
+  if (check) check(x, spec_.tied_lm_head ? "lm_head (tied to the embeddings)" : spec_.lm_head);
+  return x;
 }
 
-torch::Tensor Model::forward(const torch::Tensor& input_ids) const {
+torch::Tensor Model::run_stages(const torch::Tensor& input_ids, const StageCheck& check) const {
   torch::NoGradGuard no_grad;
   auto x = embed(input_ids);
+  if (check && check(x, fmt::format("the embeddings ({})", spec_.tensor(spec_.embed_tokens))))
+    return x;
   for (int i = 0; i < num_blocks(); ++i) {
     auto& block = blocks_[static_cast<size_t>(i)];
     if (!block) block = load_block(i);
     x = run_block(*block, x);
+    if (check && check(x, spec_.block_label(i))) return x;
   }
-  return head(x);
+  return head_stages(x, check);
+}
+
+std::optional<std::string> Model::first_non_finite_stage(const torch::Tensor& input_ids) const {
+  std::optional<std::string> found;
+  run_stages(input_ids, [&found](const torch::Tensor& output, const std::string& stage) {
+    if (torch::isfinite(output).all().item<bool>()) return false;
+    found = stage;
+    return true;
+  });
+  return found;
+}
+
+void Model::check_sequence_length(int64_t length, const std::string& what) const {
+  const int64_t limit = config_->max_position_embeddings;
+  if (length <= limit) return;
+  fail_user("{} {} is longer than the {} positions the model takes ({}: key '{}'); use at most {}",
+            what, length, limit, config_->path, spec_.positions_key, limit);
 }
 
 void Model::set_lowrank_paths(std::map<std::string, LowRankPair> paths) {
@@ -259,23 +309,35 @@ void Model::release_blocks() {
   for (auto& block : blocks_) block.reset();
 }
 
-std::vector<std::string> Model::tensor_names() const {
-  std::vector<std::string> names{spec_.tensor(spec_.embed_tokens)};
-  if (spec_.positions) names.push_back(spec_.tensor(spec_.positions->name));
-  auto add_weight = [&](const std::string& linear) {
+int64_t Model::embed_dim() const {
+  return spec_.project_in ? config_->word_embed_proj_dim : config_->hidden_size;
+}
+
+void Model::for_each_tensor(const TensorVisitor& visit) const {
+  const ModelConfig& c = *config_;
+  const std::vector<int64_t> embed_shape{c.vocab_size, embed_dim()};
+  visit(spec_.tensor(spec_.embed_tokens), &embed_shape);
+  if (spec_.positions) {
+    const std::vector<int64_t> shape{c.max_position_embeddings + spec_.positions->offset,
+                                     c.hidden_size};
+    visit(spec_.tensor(spec_.positions->name), &shape);
+  }
+  auto add_weight = [&](const std::string& linear, const std::vector<int64_t>& shape) {
     if (packed_.is_packed(linear, store_)) {
-      for (auto& name : packed_.stored_tensors(linear, store_)) names.push_back(std::move(name));
+      for (const auto& name : packed_.stored_tensors(linear, store_)) visit(name, nullptr);
     } else {
-      names.push_back(linear + ".weight");
+      visit(linear + ".weight", &shape);
     }
   };
   auto add_linear = [&](const LinearSpec& l, const std::string& prefix) {
-    add_weight(prefix + l.name);
-    if (l.bias) names.push_back(prefix + l.name + ".bias");
+    add_weight(prefix + l.name, stored_weight_shape(l));
+    const std::vector<int64_t> bias_shape{l.out};
+    if (l.bias) visit(prefix + l.name + ".bias", &bias_shape);
   };
   auto add_norm = [&](const NormSpec& n, const std::string& prefix) {
-    if (n.has_weight) names.push_back(prefix + n.name + ".weight");
-    if (n.has_bias) names.push_back(prefix + n.name + ".bias");
+    const std::vector<int64_t> shape{n.dim};
+    if (n.has_weight) visit(prefix + n.name + ".weight", &shape);
+    if (n.has_bias) visit(prefix + n.name + ".bias", &shape);
   };
   if (spec_.project_in) add_linear(*spec_.project_in, spec_.prefix);
   if (spec_.project_out) add_linear(*spec_.project_out, spec_.prefix);
@@ -285,8 +347,32 @@ std::vector<std::string> Model::tensor_names() const {
     for (const auto& l : spec_.block_linears) add_linear(l, prefix);
   }
   if (spec_.final_norm) add_norm(*spec_.final_norm, spec_.prefix);
-  if (!spec_.tied_lm_head) add_weight(spec_.lm_head);
+  if (!spec_.tied_lm_head) add_weight(spec_.lm_head, embed_shape);
+}
+
+std::vector<std::string> Model::tensor_names() const {
+  std::vector<std::string> names;
+  for_each_tensor(
+      [&names](const std::string& name, const std::vector<int64_t>*) { names.push_back(name); });
   return names;
+}
+
+void Model::check_tensor_shapes() const {
+  std::vector<std::string> problems;
+  for_each_tensor([&](const std::string& name, const std::vector<int64_t>* shape) {
+    if (!store_.contains(name)) {
+      problems.push_back(fmt::format("tensor '{}' is missing from the checkpoint", name));
+    } else if (shape && store_.info(name).shape != *shape) {
+      problems.push_back(shape_mismatch(name, store_.info(name).shape, *shape));
+    }
+  });
+  if (problems.size() == 1) fail_user("{}: {}", dir_, problems.front());
+  if (problems.empty()) return;
+  constexpr size_t kListed = 12;  // a wrong hidden_size touches every tensor
+  const size_t more = problems.size() > kListed ? problems.size() - kListed : 0;
+  problems.resize(problems.size() - more);
+  fail_user("{}: {} tensors disagree with config.json:\n  - {}{}", dir_, problems.size() + more,
+            fmt::join(problems, "\n  - "), more ? fmt::format("\n  ... and {} more", more) : "");
 }
 
 std::vector<ModelLinear> Model::linears() const {
@@ -298,8 +384,7 @@ std::vector<ModelLinear> Model::linears() const {
   if (spec_.project_out) add(*spec_.project_out, spec_.prefix, -1);
   for (int i = 0; i < num_blocks(); ++i)
     for (const auto& l : spec_.block_linears) add(l, spec_.block_name(i), i);
-  const int64_t embed_dim = spec_.project_in ? config_->word_embed_proj_dim : config_->hidden_size;
-  linears.push_back({spec_.lm_head, config_->vocab_size, embed_dim, -1, spec_.tied_lm_head});
+  linears.push_back({spec_.lm_head, config_->vocab_size, embed_dim(), -1, spec_.tied_lm_head});
   return linears;
 }
 

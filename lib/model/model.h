@@ -8,6 +8,7 @@
 
 #include <torch/types.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -66,6 +67,19 @@ class Model {
   torch::Tensor head(const torch::Tensor& hidden) const;
   // The whole model; blocks are loaded on first use and kept.
   torch::Tensor forward(const torch::Tensor& input_ids) const;
+  // The first stage of the forward of `input_ids` whose output holds a NaN or an infinity —
+  // "the embeddings (model.embed_tokens.weight)", "block 3 (model.layers.3)", "the final norm
+  // (model.norm)", "project_out (...)" or "lm_head" — or nullopt when the logits are finite.
+  // It runs the forward again, checking every stage: for the rare batch whose logits were not.
+  std::optional<std::string> first_non_finite_stage(const torch::Tensor& input_ids) const;
+
+  // UserError naming config.json's key unless sequences of `length` tokens fit the model's
+  // positions; `what` says where the length comes from ("--seqlen").
+  void check_sequence_length(int64_t length, const std::string& what) const;
+  // UserError listing every tensor the model reads that is missing or whose shape disagrees
+  // with config.json (both shapes named); reads the headers only. Packed linears are checked
+  // when they load.
+  void check_tensor_shapes() const;
 
   // Low-rank paths that every block loaded from now on carries on its linears (a PEFT adapter,
   // peft_adapter.h), by full linear name.
@@ -103,7 +117,19 @@ class Model {
     torch::Tensor lm_head;  // [vocab, ...]; the embedding itself when tied; see lm_head_weight()
   };
 
+  // Called after each stage of the forward with its output and its name as
+  // first_non_finite_stage() gives it; returning true stops the forward there.
+  using StageCheck = std::function<bool(const torch::Tensor& output, const std::string& stage)>;
+  // Every tensor the model reads, with the shape config.json implies (nullptr for the stored
+  // tensors of a packed linear, whose layout has its own), in tensor_names() order.
+  using TensorVisitor =
+      std::function<void(const std::string& name, const std::vector<int64_t>* shape)>;
+
   Model() = default;
+  torch::Tensor run_stages(const torch::Tensor& input_ids, const StageCheck& check) const;
+  torch::Tensor head_stages(const torch::Tensor& hidden, const StageCheck& check) const;
+  void for_each_tensor(const TensorVisitor& visit) const;
+  int64_t embed_dim() const;
   const Outer& outer() const;
   const torch::Tensor& lm_head_weight() const;
   torch::Tensor load_tensor(const std::string& name, const std::vector<int64_t>& shape,

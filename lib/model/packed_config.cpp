@@ -8,12 +8,12 @@
 #include <nlohmann/json.hpp>
 
 #include "lib/common/errors.h"
+#include "lib/common/text.h"
 #include "lib/model/config_reader.h"
 #include "lib/model/packed_weights.h"
 
 namespace presso {
 namespace {
-
 
 using nlohmann::json;
 
@@ -49,7 +49,7 @@ void refuse_unless_empty(ConfigReader& r, const json& object, const std::string&
 }  // namespace
 
 bool PackedWeights::Target::matches(const std::string& name) const {
-  if (regex) return std::regex_search(name, *regex, std::regex_constants::match_continuous);
+  if (regex) return regex->matches_start(name, described);
   // "Linear" is the layer class every target list of llm-compressor uses; vLLM matches it
   // against its linear layers, i.e. every linear presso has.
   return text == name || text == "Linear";
@@ -60,13 +60,14 @@ bool PackedWeights::Target::matches(const std::string& name) const {
 struct PackedWeights::ConfigParser {
   static std::optional<Target> target(ConfigReader& r, const std::string& key,
                                       const std::string& text) {
-    Target target{text, nullptr};
+    Target target{text, std::nullopt,
+                  fmt::format("{}: quantization_config {} '{}'", r.file(), key, abbreviate(text))};
     if (text.rfind("re:", 0) != 0) return target;
     try {
-      target.regex = std::make_shared<std::regex>(text.substr(3), std::regex::ECMAScript);
-    } catch (const std::regex_error& e) {
-      r.problem(
-          key, fmt::format("'{}' is not a regular expression presso can read: {}", text, e.what()));
+      target.regex.emplace(std::string_view(text).substr(3), /*unicode=*/false);
+    } catch (const std::invalid_argument& e) {
+      r.problem(key, fmt::format("'{}' is not a regular expression presso can read: {}",
+                                 abbreviate(text), e.what()));
       return std::nullopt;
     }
     return target;

@@ -8,10 +8,10 @@
 
 #include <memory>
 #include <optional>
-#include <regex>
 #include <string>
 #include <vector>
 
+#include "lib/common/bounded_regex.h"
 #include "lib/io/safetensors.h"
 #include "lib/quant/quantize.h"
 
@@ -55,7 +55,9 @@ class PackedWeights {
  private:
   struct Target {
     std::string text;                   // as written: "Linear", a full name, or "re:<pattern>"
-    std::shared_ptr<std::regex> regex;  // for "re:" targets
+    std::optional<BoundedRegex> regex;  // for "re:" targets
+    std::string described;  // "config.json: quantization_config targets 're:...'", for messages
+    // UserError naming the target when its regex gives up (catastrophic backtracking).
     bool matches(const std::string& name) const;
   };
   struct Group {

@@ -6,6 +6,7 @@
 
 #include "lib/common/errors.h"
 #include "lib/common/files.h"
+#include "lib/common/json_input.h"
 #include "lib/io/safetensors.h"
 
 namespace presso {
@@ -33,12 +34,7 @@ const nlohmann::json* pattern_for(const nlohmann::json& patterns, const std::str
 std::map<std::string, LowRankPair> read_peft_adapter(const std::string& dir,
                                                      const std::vector<std::string>& linears) {
   const std::string config_path = dir + "/adapter_config.json";
-  nlohmann::json config;
-  try {
-    config = nlohmann::json::parse(read_file_bytes(config_path));
-  } catch (const nlohmann::json::exception& e) {
-    fail_user("{}: invalid JSON: {}", config_path, e.what());
-  }
+  const auto config = parse_json_input(read_file_bytes(config_path), config_path);
   if (!config.is_object()) fail_user("{}: the top level is not a JSON object", config_path);
   if (config.value("peft_type", std::string()) != "LORA") {
     fail_user("{}: key 'peft_type': presso reads LORA adapters only", config_path);

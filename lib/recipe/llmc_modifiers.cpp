@@ -15,6 +15,7 @@
 #include <cmath>
 #include <regex>
 
+#include "lib/common/text.h"
 #include "lib/recipe/llmc_modifier.h"
 #include "lib/recipe/llmc_weights.h"
 
@@ -143,6 +144,18 @@ void translate_awq(ModifierContext& context) {
   }
 }
 
+// Digits, a colon, digits. Not std::regex: its matcher recurses once per character, and a
+// mask_structure of 200k digits crashed presso.
+bool is_digits_colon_digits(const std::string& text) {
+  const auto digits = [](std::string_view part) {
+    return !part.empty() &&
+           std::all_of(part.begin(), part.end(), [](unsigned char c) { return std::isdigit(c); });
+  };
+  const size_t colon = text.find(':');
+  return colon != std::string::npos && digits(std::string_view(text).substr(0, colon)) &&
+         digits(std::string_view(text).substr(colon + 1));
+}
+
 // SparsityModifierBase's mask_structure: "N:M", split into integers by _split_mask_structure
 // (modifiers/pruning/sparsegpt/sgpt_base.py); "0:0" (the default) is unstructured. N:M means N
 // zeros in every M consecutive columns (sgpt_sparsify.py: topk(prune_n, largest=False) per
@@ -156,7 +169,7 @@ std::optional<RawOption> read_nm_mask_structure(const ModifierContext& context,
   if (!std::regex_match(text, match, kForm)) {
     context.add(mark, fmt::format("mask_structure: '{}' is not of the form \"N:M\" (\"0:0\" = "
                                   "unstructured)",
-                                  text));
+                                  abbreviate(text)));
     return std::nullopt;
   }
   int n = std::stoi(match[1]), m = std::stoi(match[2]);
@@ -284,23 +297,23 @@ std::optional<RawOption> read_magnitude_mask_structure(const ModifierContext& co
                                                        const YAML::Mark& mark) {
   if (!value.IsScalar()) return RawOption{"pattern", "mask_structure", value, mark};
   const std::string& text = value.Scalar();
-  static const std::regex kNm("[0-9]+:[0-9]+");
   if (text == "unstructured") {
     return RawOption{"pattern", "mask_structure", YAML::Node("unstructured"), mark};
   } else if (text == "channel" || text == "filter" || text.rfind("block_", 0) == 0) {
     context.add(mark, fmt::format("mask_structure: '{}' is not supported; presso prunes single "
                                   "weights (unstructured) or N:M",
-                                  text));
-  } else if (std::regex_match(text, kNm)) {
+                                  abbreviate(text)));
+  } else if (is_digits_colon_digits(text)) {
     context.add(mark, fmt::format("mask_structure: '{}': llm-compressor's MagnitudePruningModifier "
                                   "has no N:M masks (SparseGPTModifier and WandaPruningModifier "
                                   "do; presso's own magnitude pass takes pattern: \"{}\")",
-                                  text, text));
+                                  abbreviate(text), abbreviate(text)));
   } else {
     std::vector<std::string> structures = {"unstructured", "channel", "filter"};
-    context.add(mark, fmt::format("mask_structure: '{}' is not one of: unstructured, channel, "
-                                  "filter, block_R,C{}",
-                                  text, recipe_internal::did_you_mean(text, structures)));
+    context.add(mark,
+                fmt::format("mask_structure: '{}' is not one of: unstructured, channel, "
+                            "filter, block_R,C{}",
+                            abbreviate(text), recipe_internal::did_you_mean(text, structures)));
   }
   return std::nullopt;
 }

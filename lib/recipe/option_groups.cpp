@@ -63,10 +63,13 @@ std::vector<OptionSpec> obs_options() {
 }
 
 std::vector<OptionSpec> act_order_options() {
+  OptionSpec static_groups = bool_option(
+      "static_groups", false,
+      "group grids fixed from the original weights before the sweep, so act_order needs no "
+      "g_idx (compressed-tensors actorder 'weight'); absent: the value of act_order");
+  static_groups.default_value.reset();
   return {bool_option("act_order", false, "visit columns by decreasing Hessian diagonal"),
-          bool_option("static_groups", false,
-                      "group grids fixed from the original weights before the sweep; with "
-                      "act_order no g_idx is needed"),
+          std::move(static_groups),
           bool_option("true_sequential", true,
                       "quantize a block's linears in forward order, on quantized inputs")};
 }

@@ -28,11 +28,14 @@ std::vector<std::string> check_quant_shape(const PassOptions& options, const Lin
 std::vector<OptionSpec> obs_options();
 
 // act_order (visit columns by decreasing diag H; default false), static_groups (group grids
-// fixed from the original weights before the sweep, so act_order needs no g_idx; default false:
-// each group's grid is found during the sweep from the updated weights, and with act_order the
-// groups follow the visiting order and g_idx is saved), true_sequential (quantize the linears of
-// a block in forward order, each seeing its quantized predecessors; default true). The defaults
-// are the original GPTQ's (IST-DASLab/gptq, gptq.py fasterquant); every combination is valid.
+// fixed from the original weights before the sweep, so act_order needs no g_idx: the
+// compressed-tensors actorder 'weight' that llm-compressor's GPTQModifier defaults to and every
+// fast kernel runs; false: each group's grid is found during the sweep from the updated weights,
+// as the original GPTQ does, and with act_order the groups follow the visiting order and g_idx is
+// saved — actorder 'group', deprecated in compressed-tensors 0.18; absent: the value of
+// act_order, so plain GPTQ keeps the original's grids and act-order is static unless asked),
+// true_sequential (quantize the linears of a block in forward order, each seeing its quantized
+// predecessors; default true). Every combination is valid.
 std::vector<OptionSpec> act_order_options();
 
 // A pruning pattern's text (lib/sparse/pattern.h: unstructured, or N:M = in each output row, N

@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <yaml-cpp/depthguard.h>
+
 #include <algorithm>
 #include <set>
 
@@ -141,6 +143,12 @@ Recipe parse_recipe(const std::string& text, const std::string& file,
   YAML::Node root;
   try {
     root = YAML::Load(text);
+  } catch (const YAML::DeepRecursion& e) {
+    // yaml-cpp stops at a few hundred nested nodes, lest its recursive descent exhaust the stack;
+    // its own message is "bad file".
+    problems.add(e.mark, "",
+                 fmt::format("YAML nests deeper than {} levels (a recipe needs a few)", e.depth()));
+    problems.throw_if_any();
   } catch (const YAML::ParserException& e) {
     problems.add(e.mark, "", "YAML syntax error: " + e.msg);
     problems.throw_if_any();

@@ -29,24 +29,25 @@ std::string check_target_pattern(const std::string& pattern) {
   if (pattern.empty()) return "an empty pattern matches nothing";
   if (!is_regex(pattern)) return "";
   try {
-    std::regex(pattern.substr(3), std::regex::ECMAScript);
-  } catch (const std::regex_error& e) {
-    return fmt::format("'{}' is not a valid regular expression: {}", pattern, e.what());
+    BoundedRegex(std::string_view(pattern).substr(3), /*unicode=*/false);
+  } catch (const std::invalid_argument& e) {
+    return fmt::format("'{}' is not a valid regular expression: {}", abbreviate(pattern), e.what());
   }
   return "";
 }
 
-TargetPattern::TargetPattern(std::string pattern) : text_(std::move(pattern)) {
+TargetPattern::TargetPattern(std::string pattern, std::string where)
+    : text_(std::move(pattern)),
+      described_(fmt::format("{}target pattern '{}'", where, abbreviate(text_))) {
   std::string problem = check_target_pattern(text_);
   if (!problem.empty()) fail_internal("unchecked target pattern: {}", problem);
-  is_regex_ = is_regex(text_);
-  if (is_regex_) regex_ = std::regex(text_.substr(3), std::regex::ECMAScript);
+  if (is_regex(text_)) regex_.emplace(std::string_view(text_).substr(3), /*unicode=*/false);
 }
 
 bool TargetPattern::matches(const std::string& name) const {
-  if (is_regex_) {
+  if (regex_) {
     // Anchored at the start only, like Python's re.match.
-    return std::regex_search(name, regex_, std::regex_constants::match_continuous);
+    return regex_->matches_start(name, described_);
   }
   if (text_ == kLinearClass) return true;
   return name == text_ || (name.size() > text_.size() &&
@@ -57,20 +58,21 @@ bool TargetPattern::matches(const std::string& name) const {
 bool TargetPattern::selects(const LinearInfo& linear) const {
   if (!matches(linear.name)) return false;
   if (linear.in_block) return true;
-  if (is_regex_) return text_.find(last_component(linear.name)) != std::string::npos;
+  if (regex_) return text_.find(last_component(linear.name)) != std::string::npos;
   return text_ != kLinearClass;
 }
 
 namespace {
 
-std::vector<TargetPattern> compile(const std::vector<std::string>& patterns) {
-  std::vector<TargetPattern> compiled;
-  for (const auto& pattern : patterns) compiled.emplace_back(pattern);
-  return compiled;
-}
-
 std::string entry_prefix(const PassEntry& entry) {
   return fmt::format("{}:{}: {}: ", entry.where.file, entry.where.line, entry.where.label);
+}
+
+std::vector<TargetPattern> compile(const std::vector<std::string>& patterns,
+                                   const PassEntry& entry) {
+  std::vector<TargetPattern> compiled;
+  for (const auto& pattern : patterns) compiled.emplace_back(pattern, entry_prefix(entry));
+  return compiled;
 }
 
 }  // namespace
@@ -86,8 +88,8 @@ Plan resolve_plan(const Recipe& recipe, const std::vector<PassSchema>& schemas,
     auto schema = std::find_if(schemas.begin(), schemas.end(),
                                [&](const PassSchema& s) { return s.name == entry.pass; });
     if (schema == schemas.end()) fail_internal("no schema for pass '{}'", entry.pass);
-    auto targets = compile(entry.options.get_strings("targets"));
-    auto ignore = compile(entry.options.get_strings("ignore"));
+    auto targets = compile(entry.options.get_strings("targets"), entry);
+    auto ignore = compile(entry.options.get_strings("ignore"), entry);
     std::vector<size_t> target_hits(targets.size()), ignore_hits(ignore.size());
     std::vector<std::string> passed_over;  // outside the blocks, matched only by broad patterns
     size_t selected = 0;

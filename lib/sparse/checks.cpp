@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "lib/common/errors.h"
+#include "lib/quant/tensor_checks.h"
 
 namespace presso {
 std::string sparse_shape_string(const torch::Tensor& t) {
@@ -27,11 +28,7 @@ void expect_finite_matrix(const torch::Tensor& t, const std::string& what,
                   : std::string("an undefined tensor"));
   }
   if (t.numel() == 0) return;
-  // A finite sum proves it (NaN and ±inf carry through a sum); an infinite one may only be
-  // finite values overflowing, which the elementwise test settles.
-  const bool finite =
-      std::isfinite(t.sum().item<double>()) || torch::isfinite(t).all().item<bool>();
-  if (!finite) {
+  if (!all_finite(t)) {
     const int64_t bad = torch::isfinite(t).logical_not().sum().item<int64_t>();
     fail_user("{}: {} {} has {} NaN or infinite values; a mask needs finite values", label, what,
               sparse_shape_string(t), bad);

@@ -59,7 +59,8 @@ const AddedToken* AddedVocabulary::Matcher::find(std::string_view text, size_t f
   return nullptr;
 }
 
-AddedVocabulary::AddedVocabulary(const JsonNode& added_tokens) : word_character_(R"(\A\w)") {
+AddedVocabulary::AddedVocabulary(const JsonNode& added_tokens)
+    : word_character_(R"(\A\w)", added_tokens.where()) {
   if (added_tokens.is_null()) return;
   for (const JsonNode& entry : added_tokens.elements()) {
     AddedToken token{entry.string_at("content"),

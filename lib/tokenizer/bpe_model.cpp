@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <queue>
 
+#include "lib/common/text.h"
 #include "lib/tokenizer/unicode.h"
 
 namespace presso {
@@ -14,6 +15,9 @@ namespace {
 // Words longer than this are encoded but not cached (as tokenizers does): a whole document
 // without a pre-tokenizer would otherwise sit in the cache.
 constexpr size_t kMaxCachedWordBytes = 256;
+// The id -> token table is as long as the largest id: an id of 2^31 was a 64 GB bad_alloc. 2^24
+// is far above any real vocabulary (Gemma's 262144 is among the largest).
+constexpr int64_t kMaxTokenId = int64_t{1} << 24;
 constexpr size_t kCacheCapacity = 1 << 17;
 
 struct Symbol {
@@ -66,8 +70,9 @@ void BpeModel::read_vocab(const JsonNode& vocab) {
   if (!vocab.value().is_object()) vocab.fail("expected an object mapping tokens to ids");
   for (const auto& [token, id_value] : vocab.value().items()) {
     if (!id_value.is_number_integer() || id_value.get<int64_t>() < 0 ||
-        id_value.get<int64_t>() > INT32_MAX) {
-      vocab.fail("token '" + token + "' has no valid id (expected a non-negative integer)");
+        id_value.get<int64_t>() > kMaxTokenId) {
+      vocab.fail(fmt::format("token '{}' has no valid id (expected an integer in [0, {}])",
+                             abbreviate(token), kMaxTokenId));
     }
     const auto id = static_cast<int32_t>(id_value.get<int64_t>());
     vocab_[token] = id;

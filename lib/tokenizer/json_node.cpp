@@ -6,9 +6,11 @@
 
 namespace presso {
 
-void JsonNode::fail(const std::string& message) const {
-  fail_user("{}: key '{}': {}", file_, path_.empty() ? "(root)" : path_, message);
+std::string JsonNode::where() const {
+  return fmt::format("{}: key '{}'", file_, path_.empty() ? "(root)" : path_);
 }
+
+void JsonNode::fail(const std::string& message) const { fail_user("{}: {}", where(), message); }
 
 JsonNode JsonNode::child(const nlohmann::json& value, const std::string& suffix) const {
   return JsonNode(value, file_,
@@ -74,7 +76,7 @@ Pattern JsonNode::as_pattern() const {
   if (!has("Regex")) fail("expected a pattern object {\"String\": ...} or {\"Regex\": ...}");
   const JsonNode regex = at("Regex");
   try {
-    return Pattern::regex(regex.as_string());
+    return Pattern::regex(regex.as_string(), regex.where());
   } catch (const std::invalid_argument& e) {
     regex.fail(e.what());
   }

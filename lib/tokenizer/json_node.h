@@ -38,6 +38,8 @@ class JsonNode {
   // A {"String": ...} or {"Regex": ...} pattern object.
   Pattern as_pattern() const;
 
+  // "tokenizer.json: key 'pre_tokenizer.pattern'", the prefix of every message about this node.
+  std::string where() const;
   [[noreturn]] void fail(const std::string& message) const;
 
  private:

@@ -124,9 +124,9 @@ constexpr const char* kGpt2Pattern =
 
 class ByteLevelPreTokenizer : public PreTokenizer {
  public:
-  ByteLevelPreTokenizer(bool add_prefix_space, bool use_regex)
+  ByteLevelPreTokenizer(bool add_prefix_space, bool use_regex, const std::string& source)
       : add_prefix_space_(add_prefix_space),
-        regex_(use_regex ? std::make_shared<Regex>(kGpt2Pattern) : nullptr) {}
+        regex_(use_regex ? std::make_shared<Regex>(kGpt2Pattern, source) : nullptr) {}
 
   void pre_tokenize(std::vector<PreToken>& pieces) const override {
     const auto& alphabet = byte_level_alphabet();
@@ -244,7 +244,7 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const JsonNode& node) {
   const std::string type = node.string_at("type");
   if (type == "ByteLevel")
     return std::make_unique<ByteLevelPreTokenizer>(node.bool_or("add_prefix_space", true),
-                                                   node.bool_or("use_regex", true));
+                                                   node.bool_or("use_regex", true), node.where());
   if (type == "Split")
     return std::make_unique<SplitPreTokenizer>(node.at("pattern").as_pattern(),
                                                parse_behavior(node.at("behavior")),
@@ -253,14 +253,15 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const JsonNode& node) {
   if (type == "Digits") {
     const auto behavior = node.bool_or("individual_digits", false) ? SplitBehavior::kIsolated
                                                                    : SplitBehavior::kContiguous;
-    return std::make_unique<SplitPreTokenizer>(Pattern::regex(R"(\p{N})"), behavior, false);
+    return std::make_unique<SplitPreTokenizer>(Pattern::regex(R"(\p{N})", node.where()), behavior,
+                                               false);
   }
   if (type == "Whitespace")  // keeps the matches of \w+|[^\w\s]+
-    return std::make_unique<SplitPreTokenizer>(Pattern::regex(R"(\w+|[^\w\s]+)"),
+    return std::make_unique<SplitPreTokenizer>(Pattern::regex(R"(\w+|[^\w\s]+)", node.where()),
                                                SplitBehavior::kRemoved, true);
   if (type == "WhitespaceSplit")
-    return std::make_unique<SplitPreTokenizer>(Pattern::regex(R"(\s+)"), SplitBehavior::kRemoved,
-                                               false);
+    return std::make_unique<SplitPreTokenizer>(Pattern::regex(R"(\s+)", node.where()),
+                                               SplitBehavior::kRemoved, false);
   if (type == "Sequence") {
     std::vector<std::unique_ptr<PreTokenizer>> steps;
     for (const JsonNode& step : node.at("pretokenizers").elements())

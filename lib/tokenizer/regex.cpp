@@ -1,10 +1,10 @@
 #include "lib/tokenizer/regex.h"
 
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
-
+#include <optional>
 #include <stdexcept>
 
+#include "lib/common/errors.h"
+#include "lib/common/text.h"
 #include "lib/tokenizer/unicode.h"
 
 namespace presso {
@@ -33,75 +33,41 @@ std::string translate_oniguruma(std::string_view pattern) {
   return out;
 }
 
-struct MatchData {
-  pcre2_match_data* data;
-  pcre2_match_context* context;
-  pcre2_jit_stack* stack;
-  MatchData()
-      : data(pcre2_match_data_create(1, nullptr)),
-        context(pcre2_match_context_create(nullptr)),
-        // Long runs of letters or spaces backtrack deeply; 32 KiB (the default) is too small.
-        stack(pcre2_jit_stack_create(64 * 1024, 8 * 1024 * 1024, nullptr)) {
-    pcre2_jit_stack_assign(context, nullptr, stack);
+BoundedRegex compile_oniguruma(std::string_view pattern) {
+  try {
+    return BoundedRegex(translate_oniguruma(pattern), /*unicode=*/true);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument("regex '" + abbreviate(pattern) +
+                                "' does not compile: " + e.what());
   }
-  ~MatchData() {
-    pcre2_jit_stack_free(stack);
-    pcre2_match_context_free(context);
-    pcre2_match_data_free(data);
-  }
-};
-
-// JIT stacks and match data may not be shared between threads; one set per thread is reused.
-MatchData& thread_match_data() {
-  thread_local MatchData match_data;
-  return match_data;
 }
 
 }  // namespace
 
-Regex::Regex(std::string_view pattern) {
-  const std::string translated = translate_oniguruma(pattern);
-  int error = 0;
-  PCRE2_SIZE error_offset = 0;
-  pcre2_code* code =
-      pcre2_compile(reinterpret_cast<PCRE2_SPTR>(translated.data()), translated.size(),
-                    PCRE2_UTF | PCRE2_UCP, &error, &error_offset, nullptr);
-  if (code == nullptr) {
-    PCRE2_UCHAR message[256];
-    pcre2_get_error_message(error, message, sizeof(message));
-    throw std::invalid_argument("regex '" + std::string(pattern) +
-                                "' does not compile: " + reinterpret_cast<const char*>(message) +
-                                " at offset " + std::to_string(error_offset));
-  }
-  // Without JIT support (some builds) pcre2_match falls back to the interpreter: same results.
-  pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
-  code_ =
-      std::shared_ptr<void>(code, [](void* p) { pcre2_code_free(static_cast<pcre2_code*>(p)); });
-}
+Regex::Regex(std::string_view pattern, std::string source)
+    : regex_(compile_oniguruma(pattern)), pattern_(pattern), source_(std::move(source)) {}
 
 void Regex::find_all(std::string_view text, std::vector<Span>& matches) const {
-  auto* code = static_cast<pcre2_code*>(code_.get());
-  MatchData& match = thread_match_data();
-  const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
   size_t start = 0;
   while (start < text.size()) {
-    const int rc = pcre2_match(code, subject, text.size(), start, PCRE2_NO_UTF_CHECK, match.data,
-                               match.context);
-    if (rc == PCRE2_ERROR_NOMATCH) return;
-    if (rc < 0) {
-      PCRE2_UCHAR message[256];
-      pcre2_get_error_message(rc, message, sizeof(message));
-      throw std::runtime_error(std::string("regex match failed: ") +
-                               reinterpret_cast<const char*>(message));
+    std::optional<Span> match;
+    try {
+      match = regex_.find(text, start, /*anchored=*/false);
+    } catch (const RegexLimitError& e) {
+      fail_user(
+          "{}: regex '{}' gave up on a piece of {} bytes of the text (PCRE2: {}): the "
+          "pattern backtracks catastrophically",
+          source_, abbreviate(pattern_), text.size(), e.what());
     }
-    const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(match.data);
-    if (ovector[1] > ovector[0]) {
-      matches.emplace_back(ovector[0], ovector[1]);
-      start = ovector[1];
+    if (!match) return;
+    if (match->second > match->first) {
+      matches.push_back(*match);
+      start = match->second;
     } else {
       // An empty match yields no piece; step over one whole code point and search on.
-      if (ovector[0] >= text.size()) return;
-      start = ovector[0] + unicode::sequence_length(static_cast<unsigned char>(text[ovector[0]]));
+      if (match->first >= text.size()) return;
+      const auto lead = static_cast<unsigned char>(text[match->first]);
+      start = match->first + unicode::sequence_length(lead);
     }
   }
 }

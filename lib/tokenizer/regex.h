@@ -1,5 +1,5 @@
 // PCRE2 (8-bit, UTF + UCP, JIT) regular expressions with the Oniguruma semantics that the Rust
-// `tokenizers` library gives its patterns.
+// `tokenizers` library gives its patterns, matched within lib/common/bounded_regex.h's limits.
 #pragma once
 
 #include <memory>
@@ -8,25 +8,29 @@
 #include <utility>
 #include <vector>
 
-namespace presso {
+#include "lib/common/bounded_regex.h"
 
-// (start, end) byte offsets of one match.
-using Span = std::pair<size_t, size_t>;
+namespace presso {
 
 class Regex {
  public:
+  // `source` says where the pattern comes from ("tokenizer.json: key 'pre_tokenizer.pattern'").
   // Throws std::invalid_argument with PCRE2's message and offset when `pattern` does not compile;
   // callers add the file and key.
-  explicit Regex(std::string_view pattern);
+  Regex(std::string_view pattern, std::string source);
 
   // Appends the non-empty, non-overlapping matches in `text` (valid UTF-8) from left to right.
+  // UserError naming the source and the pattern when PCRE2's limits stop a search (a pattern
+  // that backtracks catastrophically on this text).
   void find_all(std::string_view text, std::vector<Span>& matches) const;
 
   // A pattern matching `literal` exactly.
   static std::string escape(std::string_view literal);
 
  private:
-  std::shared_ptr<void> code_;  // pcre2_code_8, freed by its deleter
+  BoundedRegex regex_;
+  std::string pattern_;  // as written in the file, for messages
+  std::string source_;
 };
 
 // A tokenizer.json pattern: {"String": literal} or {"Regex": oniguruma pattern}. Literals are
@@ -34,8 +38,8 @@ class Regex {
 class Pattern {
  public:
   static Pattern literal(std::string text) { return Pattern(std::move(text), nullptr); }
-  static Pattern regex(std::string_view pattern) {
-    return Pattern({}, std::make_shared<Regex>(pattern));
+  static Pattern regex(std::string_view pattern, std::string source) {
+    return Pattern({}, std::make_shared<Regex>(pattern, std::move(source)));
   }
 
   // Appends the non-empty, non-overlapping matches in `text` from left to right.

@@ -6,6 +6,7 @@
 
 #include "lib/common/errors.h"
 #include "lib/common/files.h"
+#include "lib/common/json_input.h"
 #include "lib/tokenizer/added_vocabulary.h"
 #include "lib/tokenizer/bpe_model.h"
 #include "lib/tokenizer/decoders.h"
@@ -49,12 +50,7 @@ struct Tokenizer::Impl {
 };
 
 Tokenizer Tokenizer::from_json(const std::string& json_text, const std::string& source_name) {
-  nlohmann::json root;
-  try {
-    root = nlohmann::json::parse(json_text);
-  } catch (const nlohmann::json::parse_error& e) {
-    fail_user("{}: not valid JSON: {}", source_name, e.what());
-  }
+  const auto root = parse_json_input(json_text, source_name);
   const JsonNode node(root, source_name, "");
   if (!root.is_object()) node.fail("expected a JSON object at the top level");
   return Tokenizer(std::make_shared<const Impl>(node));

@@ -24,21 +24,22 @@ TEST_CASE("the output error meter equals the direct error for shared and single 
   const auto w_down = torch::randn({24, 96});
   auto perturbed = [](const torch::Tensor& w) { return w + 0.05 * torch::randn_like(w); };
   const auto q_hat = perturbed(w_q), k_hat = perturbed(w_k), down_hat = perturbed(w_down);
-  OutputErrorMeter meter(/*max_tokens=*/150);
+  // With 1500 tokens, q and k are measured through XᵀX, down_proj through two GEMMs.
+  OutputErrorMeter meter(/*tokens=*/1920, /*max_tokens=*/1500);
   meter.track("q", w_q, q_hat);
   meter.track("k", w_k, k_hat);
   meter.track("down", w_down, down_hat);
   std::vector<torch::Tensor> shared, wide;
-  for (int batch = 0; batch < 3; ++batch) {  // 3 × 64 tokens, of which the first 150 count
-    shared.push_back(torch::randn({2, 32, 48}));
-    wide.push_back(torch::randn({2, 32, 96}));
+  for (int batch = 0; batch < 3; ++batch) {  // 3 × 640 tokens, of which the first 1500 count
+    shared.push_back(torch::randn({2, 320, 48}));
+    wide.push_back(torch::randn({2, 320, 96}));
     meter.hook("q", shared.back());
     meter.hook("k", shared.back());
     meter.hook("untracked", shared.back());
     meter.hook("down", wide.back());
   }
   auto first_tokens = [](const std::vector<torch::Tensor>& inputs) {
-    return torch::cat(inputs).reshape({-1, inputs[0].size(-1)}).slice(0, 0, 150);
+    return torch::cat(inputs).reshape({-1, inputs[0].size(-1)}).slice(0, 0, 1500);
   };
   CHECK(meter.relative_error("q") == Approx(direct_error(first_tokens(shared), w_q, q_hat)));
   CHECK(meter.relative_error("k") == Approx(direct_error(first_tokens(shared), w_k, k_hat)));
@@ -50,7 +51,7 @@ TEST_CASE("the output error meter equals the direct error for shared and single 
 
 TEST_CASE("the output error meter reports 0 for an unchanged linear", "[unit]") {
   const auto w = torch::randn({8, 8});
-  OutputErrorMeter meter;
+  OutputErrorMeter meter(4);
   meter.track("same", w, w.clone());
   meter.hook("same", torch::randn({4, 8}));
   CHECK(meter.relative_error("same") == 0.0);

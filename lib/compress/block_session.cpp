@@ -44,7 +44,7 @@ void BlockSession::run_pass(Pass& pass, const std::vector<std::string>& targets)
 OutputErrorMeter BlockSession::advance_activations() {
   collector_.clear();
   module_inputs_.clear();
-  OutputErrorMeter meter;
+  OutputErrorMeter meter(activations_ ? activations_->tokens() : 0);
   if (!activations_) return meter;
   for (auto& [name, state] : states_) {
     const torch::Tensor now = effective_weight(*state.linear);

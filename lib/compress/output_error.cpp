@@ -15,6 +15,14 @@ void OutputErrorMeter::track(const std::string& linear_name, const torch::Tensor
   entries_[linear_name] = std::move(entry);
 }
 
+bool OutputErrorMeter::gram_is_cheaper(int64_t out, int64_t in, bool shared) const {
+  // In flops, counting an fp64 flop as two fp32 ones.
+  const double t = static_cast<double>(tokens_), o = static_cast<double>(out),
+               i = static_cast<double>(in);
+  const double gram = (shared ? 0.0 : 2.0 * t * i * i) + 8.0 * o * i * i;
+  return gram < 4.0 * t * i * o;
+}
+
 torch::Tensor OutputErrorMeter::rows_within_budget(const torch::Tensor& input,
                                                    int64_t seen) const {
   const torch::Tensor x = input.reshape({-1, input.size(-1)});
@@ -29,10 +37,8 @@ void OutputErrorMeter::hook(const std::string& linear_name, const torch::Tensor&
   if (!entry.started) {
     entry.started = true;
     const int64_t out = entry.original.size(0), in = entry.original.size(1);
-    if (shares_last_input) {
-      entry.gram = last_gram_;
-    } else if (in <= 2 * out) {
-      entry.gram = std::make_shared<Gram>();
+    if (gram_is_cheaper(out, in, shares_last_input)) {
+      entry.gram = shares_last_input ? last_gram_ : std::make_shared<Gram>();
     }
   }
   if (entry.gram) {

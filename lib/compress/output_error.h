@@ -2,15 +2,17 @@
 // compressed block runs over the calibration inputs (X is what each linear receives in that run,
 // i.e. from the already-compressed layers before it), on the first `max_tokens` tokens.
 //
-// With ΔW = W − Ŵ and G = XᵀX, ‖XΔWᵀ‖² = Σ (ΔW·G) ∘ ΔW, so a linear whose input is at most
-// twice as wide as its output is measured through G (2·tokens·in² flops, and free for the next
-// linears reading the same input: k/v after q, up after gate) instead of two GEMMs over the
-// tokens (4·tokens·in·out). The sums stay on the device until an error is asked for: no host
+// With ΔW = W − Ŵ and G = XᵀX, ‖XΔWᵀ‖² = Σ (ΔW·G) ∘ ΔW: a linear is measured through G
+// (2·tokens·in² flops, shared by the next linears reading the same input: k/v after q, up after
+// gate, plus two fp64 quadratic forms, ≈ 8·out·in² at the end) when that costs less than two
+// GEMMs over the tokens (4·tokens·in·out) — with many tokens and an input at most twice as wide
+// as the output. The sums stay on the device until an error is asked for: no host
 // synchronisation inside the block run.
 #pragma once
 
 #include <torch/types.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -22,7 +24,9 @@ namespace presso {
 
 class OutputErrorMeter {
  public:
-  explicit OutputErrorMeter(int64_t max_tokens = 16384) : max_tokens_(max_tokens) {}
+  // `tokens`: how many tokens the run will feed each linear (the meter uses at most max_tokens).
+  explicit OutputErrorMeter(int64_t tokens, int64_t max_tokens = 16384)
+      : tokens_(std::min(tokens, max_tokens)), max_tokens_(max_tokens) {}
 
   // Tracks `linear_name`: `original` is its weight before compression [out, in] (any float
   // dtype: the checkpoint's, which holds it exactly), `compressed` the block's weight now (kept
@@ -54,6 +58,10 @@ class OutputErrorMeter {
   // The rows of `input` [..., in] still below the token budget, after `seen` tokens.
   torch::Tensor rows_within_budget(const torch::Tensor& input, int64_t seen) const;
 
+  // Whether XᵀX (already computed for this input when `shared`) is the cheaper way for [out, in].
+  bool gram_is_cheaper(int64_t out, int64_t in, bool shared) const;
+
+  int64_t tokens_;
   int64_t max_tokens_;
   std::map<std::string, Entry> entries_;
   // The latest input added to a Gram matrix, for the next linear that reads the same tensor.

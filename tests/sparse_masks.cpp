@@ -2,8 +2,6 @@
 // and N:M, magnitude and global magnitude with its floor, each against the sort-per-group loops
 // of lib/sparse/reference.h mask for mask (ties included), and exact pruned counts per
 // comparison group over random shapes and seeds.
-#include <torch/cuda.h>
-
 #include <cmath>
 #include <random>
 #include <string>
@@ -13,85 +11,13 @@
 #include "lib/sparse/reference.h"
 #include "lib/sparse/sparse.h"
 #include "tests/catch_torch.h"
+#include "tests/sparse_mask_cases.h"
+#include "tests/user_error.h"
 
 using namespace presso;
+using namespace presso::test;
 
 namespace {
-
-const std::vector<SparsityPattern> kPatterns = {{2, 4}, {4, 8}, {1, 4}, {3, 8}};
-const std::vector<double> kSparsities = {0.0, 0.1, 0.25, 0.3, 0.5, 0.7, 0.9, 0.99};
-
-struct Shape {
-  int64_t out;
-  int64_t in;  // a multiple of 8, so every pattern here divides it
-};
-
-Shape random_shape(std::mt19937& rng) {
-  return {std::uniform_int_distribution<int64_t>(1, 40)(rng),
-          8 * std::uniform_int_distribution<int64_t>(1, 12)(rng)};
-}
-
-// Every value different: a random permutation of 0..n-1, with random signs for weights.
-torch::Tensor distinct_values(const Shape& s, bool signs) {
-  torch::Tensor v = torch::randperm(s.out * s.in, torch::kFloat32).reshape({s.out, s.in});
-  if (signs) v *= torch::randint(0, 2, {s.out, s.in}).mul(2).sub(1);
-  return v * 0.01;
-}
-
-// Few values, so most comparisons are ties; with signs, |w| ties between w and -w too.
-torch::Tensor tied_values(const Shape& s, bool signs) {
-  return signs ? torch::randint(-2, 3, {s.out, s.in}).to(torch::kFloat32)
-               : torch::randint(0, 3, {s.out, s.in}).to(torch::kFloat32);
-}
-
-// How many entries two masks disagree on, for failure messages.
-int64_t differing(const torch::Tensor& a, const torch::Tensor& b) {
-  return a.ne(b).sum().item<int64_t>();
-}
-
-std::string describe(const Shape& s, double sparsity, MaskScope scope,
-                     const SparsityPattern& pattern, uint64_t seed) {
-  return "[" + std::to_string(s.out) + ", " + std::to_string(s.in) + "] seed " +
-         std::to_string(seed) + " " +
-         (pattern.structured() ? sparsity_pattern_name(pattern)
-                               : std::string(scope == MaskScope::kRow ? "row " : "layer ") +
-                                     std::to_string(sparsity));
-}
-
-// Exactly the documented number pruned in every comparison group.
-void check_counts(const torch::Tensor& mask, double sparsity, MaskScope scope,
-                  const SparsityPattern& pattern) {
-  const int64_t out = mask.size(0), in = mask.size(1);
-  if (pattern.structured()) {
-    CHECK(satisfies_pattern(mask, pattern));
-    CHECK(satisfies_pattern_ref(mask, pattern));
-  } else if (scope == MaskScope::kRow) {
-    const torch::Tensor per_row = mask.logical_not().sum(1);
-    CHECK(per_row.eq(pruned_count(in, sparsity)).all().item<bool>());
-  } else {
-    CHECK(mask.logical_not().sum().item<int64_t>() == pruned_count(out * in, sparsity));
-  }
-}
-
-// Wanda's own row selection (prune_wanda): torch.sort(W_metric, dim=-1, stable=True), prune the
-// first int(in · s) indices of each row.
-torch::Tensor wanda_row_mask(const torch::Tensor& scores, double sparsity) {
-  const torch::Tensor order = std::get<1>(scores.sort(c10::optional<bool>(true), /*dim=*/-1));
-  const int64_t k = static_cast<int64_t>(scores.size(1) * sparsity);
-  torch::Tensor pruned = torch::zeros_like(scores, torch::kBool);
-  pruned.scatter_(1, order.narrow(1, 0, k), true);
-  return pruned.logical_not();
-}
-
-template <typename F>
-std::string user_error_message(F&& call) {
-  try {
-    call();
-  } catch (const UserError& e) {
-    return e.what();
-  }
-  return "(no UserError)";
-}
 
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
@@ -120,12 +46,12 @@ TEST_CASE("bad sparsity patterns are user errors that quote the text", "[unit]")
   for (const std::string text : {"4:4", "5:4", "0:4", "2:0", "2:", ":4", "a:b", "2:4:8", "", "-1:4",
                                  " 2:4", "2/4", "dense"}) {
     INFO(text);
-    const std::string message = user_error_message([&] { parse_sparsity_pattern(text); });
+    const std::string message = user_error_of([&] { parse_sparsity_pattern(text); });
     CHECK(contains(message, "'" + text + "'"));
   }
-  CHECK(contains(user_error_message([] { parse_sparsity_pattern("4:4"); }), "1 <= N < M"));
-  CHECK(contains(user_error_message([] { validate_pattern({0, 4}); }), "1 <= N < M"));
-  const std::string message = user_error_message([] {
+  CHECK(contains(user_error_of([] { parse_sparsity_pattern("4:4"); }), "1 <= N < M"));
+  CHECK(contains(user_error_of([] { validate_pattern({0, 4}); }), "1 <= N < M"));
+  const std::string message = user_error_of([] {
     validate_pattern({2, 4}, 18, "model.layers.0.mlp.up_proj.weight");
   });
   CHECK(contains(message, "tensor 'model.layers.0.mlp.up_proj.weight'"));
@@ -286,7 +212,7 @@ TEST_CASE("mask_sparsity and apply_mask_ zero exactly the pruned weights, as +0"
   const torch::Tensor pruned = weight.masked_select(mask.logical_not());
   CHECK(pruned.eq(0).all().item<bool>());
   CHECK_FALSE(pruned.signbit().any().item<bool>());
-  CHECK(contains(user_error_message([&] { apply_mask_(weight, mask.t(), "w"); }), "tensor 'w'"));
+  CHECK(contains(user_error_of([&] { apply_mask_(weight, mask.t(), "w"); }), "tensor 'w'"));
 }
 
 TEST_CASE("global magnitude equals the reference and prunes the total exactly", "[unit]") {
@@ -312,7 +238,7 @@ TEST_CASE("global magnitude equals the reference and prunes the total exactly", 
         for (const auto& w : weights) prunable += pruned_count(w.numel(), 1 - min_keep);
         if (prunable < pruned_count(total, sparsity)) {
           CHECK(contains(
-              user_error_message([&] { global_magnitude_masks(weights, sparsity, min_keep); }),
+              user_error_of([&] { global_magnitude_masks(weights, sparsity, min_keep); }),
               "min_keep"));
           continue;
         }
@@ -421,89 +347,46 @@ TEST_CASE("bad mask inputs are user errors naming the tensor", "[unit]") {
   const std::string name = "model.layers.3.mlp.up_proj.weight";
   for (const double sparsity : {-0.1, 1.0, 1.5, std::nan("")}) {
     const std::string message =
-        user_error_message([&] { magnitude_mask(w, sparsity, MaskScope::kLayer, {}, name); });
+        user_error_of([&] { magnitude_mask(w, sparsity, MaskScope::kLayer, {}, name); });
     CHECK(contains(message, "tensor '" + name + "'"));
     CHECK(contains(message, "0 <= sparsity < 1"));
   }
-  std::string message = user_error_message([&] {
+  std::string message = user_error_of([&] {
     magnitude_mask(torch::randn({4, 18}), 0, MaskScope::kLayer, {2, 4}, name);
   });
   CHECK(contains(message, "tensor '" + name + "'"));
   CHECK(contains(message, "multiple of 4"));
-  message = user_error_message([&] { magnitude_mask(w, 0, MaskScope::kLayer, {4, 4}, name); });
+  message = user_error_of([&] { magnitude_mask(w, 0, MaskScope::kLayer, {4, 4}, name); });
   CHECK(contains(message, "1 <= N < M"));
-  message = user_error_message(
+  message = user_error_of(
       [&] { magnitude_mask(torch::randn({64}), 0.5, MaskScope::kLayer, {}, name); });
   CHECK(contains(message, "2-d"));
   CHECK(contains(message, "[64]"));
-  message = user_error_message([&] {
+  message = user_error_of([&] {
     mask_from_scores(torch::ones({4, 4}, torch::kInt64), 0.5, MaskScope::kRow, {}, name);
   });
   CHECK(contains(message, "floating-point"));
   torch::Tensor nan_weight = w.clone();
   nan_weight[1][2] = std::nanf("");
-  message = user_error_message([&] { magnitude_mask(nan_weight, 0.5, MaskScope::kRow, {}, name); });
+  message = user_error_of([&] { magnitude_mask(nan_weight, 0.5, MaskScope::kRow, {}, name); });
   CHECK(contains(message, "tensor '" + name + "'"));
   CHECK(contains(message, "1 NaN or infinite"));
   // global: the layer is named, and an unreachable floor says what would be valid
-  message = user_error_message([&] {
+  message = user_error_of([&] {
     global_magnitude_masks({w, nan_weight}, 0.5, 0.1, {"a.weight", "b.weight"});
   });
   CHECK(contains(message, "tensor 'b.weight'"));
-  message = user_error_message([&] { global_magnitude_masks({w, w}, 0.5, 0.6); });
+  message = user_error_of([&] { global_magnitude_masks({w, w}, 0.5, 0.6); });
   CHECK(contains(message, "min_keep 0.6"));
   CHECK(contains(message, "prunes 64"));
   CHECK(contains(message, "at most 50"));
-  message = user_error_message([&] { global_magnitude_masks({w}, 0.5, 1.5); });
+  message = user_error_of([&] { global_magnitude_masks({w}, 0.5, 1.5); });
   CHECK(contains(message, "0 <= min_keep <= 1"));
-  message = user_error_message([&] { global_magnitude_masks({w}, 1.0, 0.0); });
+  message = user_error_of([&] { global_magnitude_masks({w}, 1.0, 0.0); });
   CHECK(contains(message, "0 <= sparsity < 1"));
   CHECK_THROWS_AS(global_magnitude_masks({w}, 0.5, 0.1, {"a", "b"}), InternalError);
   // edge cases that are fine
   CHECK(global_magnitude_masks({}, 0.5, 0.1).empty());
   CHECK(magnitude_mask(torch::zeros({0, 8}), 0.5).sizes() == torch::IntArrayRef({0, 8}));
   CHECK(global_magnitude_masks({w}, 0.5, 0.5)[0].sum().item<int64_t>() == 32);  // floor = target
-}
-
-TEST_CASE("masks on CUDA equal the CPU masks, ties and the global floor included", "[unit]") {
-  if (!torch::cuda::is_available()) return;  // the CPU-only build has no device to test
-  const torch::Device cuda(torch::kCUDA);
-  std::mt19937 rng(9);
-  for (uint64_t seed = 0; seed < 6; ++seed) {
-    torch::manual_seed(static_cast<int64_t>(seed));
-    const Shape s = random_shape(rng);
-    const torch::Tensor weight =
-        seed % 2 ? tied_values(s, true) : distinct_values(s, /*signs=*/true);
-    for (const double sparsity : kSparsities) {
-      for (const MaskScope scope : {MaskScope::kLayer, MaskScope::kRow}) {
-        INFO(describe(s, sparsity, scope, {}, seed));
-        const torch::Tensor on_device = magnitude_mask(weight.to(cuda), sparsity, scope);
-        CHECK(on_device.is_cuda());
-        CHECK(torch::equal(on_device.cpu(), magnitude_mask(weight, sparsity, scope)));
-      }
-    }
-    for (const SparsityPattern& pattern : kPatterns) {
-      const torch::Tensor on_device =
-          magnitude_mask(weight.to(cuda), 0, MaskScope::kLayer, pattern);
-      CHECK(torch::equal(on_device.cpu(), magnitude_mask(weight, 0, MaskScope::kLayer, pattern)));
-    }
-    const std::vector<torch::Tensor> layers = {weight, weight.t().contiguous() * 0.01,
-                                               torch::randn({16, 24})};
-    std::vector<torch::Tensor> layers_on_device;
-    for (const auto& w : layers) layers_on_device.push_back(w.to(cuda));
-    for (const double min_keep : {0.0, 0.25}) {
-      const auto on_device = global_magnitude_masks(layers_on_device, 0.5, min_keep);
-      const auto ref = global_magnitude_masks_ref(layers, 0.5, min_keep);
-      for (size_t i = 0; i < layers.size(); ++i) {
-        CHECK(on_device[i].is_cuda());
-        CHECK(torch::equal(on_device[i].cpu(), ref[i]));
-      }
-    }
-  }
-  // one large layer, where kthvalue and bincount take their multi-block paths
-  torch::manual_seed(10);
-  const torch::Tensor big = torch::randn({2048, 4096});
-  CHECK(torch::equal(magnitude_mask(big.to(cuda), 0.5).cpu(), magnitude_mask(big, 0.5)));
-  CHECK(torch::equal(global_magnitude_masks({big.to(cuda)}, 0.5, 0.25)[0].cpu(),
-                     global_magnitude_masks({big}, 0.5, 0.25)[0]));
 }

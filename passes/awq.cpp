@@ -6,13 +6,14 @@
 // the float model is unchanged. Then, as the original's auto_clip, it clamps each linear's weight
 // groups (q/k excepted) to the range whose quantized outputs are closest. Weights stay float; a
 // following rtn or gptq quantizes them. The math lives in lib/quant/awq.h.
+#include "lib/quant/awq.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <limits>
 
 #include "lib/common/errors.h"
-#include "lib/quant/awq.h"
 #include "lib/recipe/llmc_modifiers.h"
 #include "lib/recipe/option_groups.h"
 #include "lib/recipe/targets.h"
@@ -59,6 +60,12 @@ class AwqPass : public Pass {
         mappings_(options.get_mappings("mappings")) {}
 
   bool needs_calibration() const override { return true; }
+  // Each searched module's inputs and reference outputs over every window (about ten hidden
+  // states' worth on the fixture models, measured), and one module run per grid point and form.
+  Cost dry_run_cost() const override {
+    const int forms = (duo_ != "false") + (duo_ != "true");
+    return {10.0, static_cast<double>(n_grid_ * forms)};
+  }
 
   void run(PassContext& context) override {
     const std::string& prefix = context.block().prefix;
@@ -99,8 +106,7 @@ class AwqPass : public Pass {
     }
     for (const auto& [name, factors] : clips) {
       LinearState& state = context.state(name);
-      state.linear->weight.copy_(
-          awq_apply_clip(state.linear->weight, factors, scheme_.group_size));
+      state.linear->weight.copy_(awq_apply_clip(state.linear->weight, factors, scheme_.group_size));
       state.metrics["awq_clip_mean"] = factors.mean().item<double>();
     }
   }
@@ -262,9 +268,10 @@ class AwqPass : public Pass {
     }
     for (size_t l = 0; l < linears.size(); ++l) linears[l]->weight.copy_(originals[l]);
     if (!best.defined()) {
-      fail_user("awq: the scale search of '{}' found no finite output error (the calibration "
-                "inputs or weights hold NaN or infinite values)",
-                block.prefix + group.group.producer);
+      fail_user(
+          "awq: the scale search of '{}' found no finite output error (the calibration "
+          "inputs or weights hold NaN or infinite values)",
+          block.prefix + group.group.producer);
     }
     for (const auto& consumer : group.group.consumers) {
       LinearState& state = context.state(block.prefix + consumer);

@@ -11,6 +11,7 @@
 #include "lib/common/interrupt.h"
 #include "lib/common/progress.h"
 #include "lib/compress/driver.h"
+#include "lib/compress/dry_run.h"
 #include "lib/eval/runtime.h"
 #include "lib/io/safetensors.h"
 #include "lib/io/weight_files.h"
@@ -83,8 +84,7 @@ void print_summary(const CompressReport& report, const CompressOptions& options)
   const auto mib = [](int64_t bytes) { return static_cast<double>(bytes) / (1 << 20); };
   const int64_t before = weight_file_bytes(options.model_dir);
   const int64_t after = weight_file_bytes(options.output_dir);
-  std::printf("size on disk: %.1f MiB -> %.1f MiB, %.2f bits per weight\n", mib(before),
-              mib(after),
+  std::printf("size on disk: %.1f MiB -> %.1f MiB, %.2f bits per weight\n", mib(before), mib(after),
               8.0 * static_cast<double>(after) /
                   static_cast<double>(std::max<int64_t>(report.model_parameters, 1)));
   std::printf("wrote %s (%s)\n", options.output_dir.c_str(), output_format_name(options.format));
@@ -108,7 +108,10 @@ void add_compress_command(CLI::App& app) {
       "through the model one decoder block at a time: each block is loaded, its passes run on\n"
       "the statistics they asked for, it is run again compressed to feed the next block, and\n"
       "written; memory holds one block plus the activations. The output directory appears only\n"
-      "when complete (Ctrl-C leaves nothing behind); presso_report.json in it records the\n"
+      "when complete (Ctrl-C leaves nothing behind); until then OUT.presso-resume/ records every\n"
+      "finished block, so that after a crash, a kill or Ctrl-C the same command with --resume\n"
+      "continues from the next one, to the same bytes. presso_report.json in the output records "
+      "the\n"
       "recipe, every layer's relative output error ||XW^T - XW'^T|| / ||XW^T|| and timings.\n"
       "Examples:\n"
       "  presso compress tests/data/sotu-llama-16m --recipe configs/rtn-w4g128.yaml \\\n"
@@ -167,11 +170,26 @@ void add_compress_command(CLI::App& app) {
                 "(the verdict printed first says which format would)");
   cmd->add_flag("--overwrite", options->overwrite,
                 "replace an earlier presso output (a directory with presso_report.json; never "
-                "the input or any other directory)");
+                "the input or any other directory), and start over where an interrupted run "
+                "left a resume journal");
+  cmd->add_flag("--resume", options->resume,
+                "continue the interrupted run of the same command from OUT.presso-resume/: its "
+                "finished blocks are replayed, not recomputed (a changed input or option starts "
+                "over)");
+  auto dry_run = std::make_shared<bool>(false);
+  cmd->add_flag("--dry-run", *dry_run,
+                "check everything and print the plan per linear (passes, stored scheme, bytes), "
+                "the output's size and the estimated peak host/GPU memory and time; no weight "
+                "is read and nothing is written");
   cmd->add_flag("!--no-progress", *progress, "no progress output");
-  cmd->callback([options, format, calib_format, progress] {
+  cmd->callback([options, format, calib_format, progress, dry_run] {
     options->format = output_format_from_name(*format);
     options->calibration.format = calib_format_from_name(*calib_format);
+    if (*dry_run) {
+      std::fputs(format_dry_run(dry_run_compress(*options, pass_registry()), *options).c_str(),
+                 stdout);
+      return;
+    }
     install_interrupt_handler();
     // Keeping freed memory spares the page faults that cost half the run time here, but the
     // heap then fragments with the size of the blocks (3 GB peak for a 1.6 GB checkpoint whose
@@ -187,9 +205,7 @@ void add_compress_command(CLI::App& app) {
     callbacks.on_warning = [](const std::string& note) {
       std::fprintf(stderr, "presso: warning: %s\n", note.c_str());
     };
-    callbacks.on_serving = [](const std::string& verdict) {
-      std::fputs(verdict.c_str(), stderr);
-    };
+    callbacks.on_serving = [](const std::string& verdict) { std::fputs(verdict.c_str(), stderr); };
     const CompressReport report = compress_model(*options, pass_registry(), callbacks);
     print_summary(report, *options);
   });

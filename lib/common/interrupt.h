@@ -10,7 +10,8 @@ namespace presso {
 // Thrown by check_interrupted(); the CLI exits with 130 (128 + SIGINT), as shells expect.
 class Interrupted : public Error {
  public:
-  Interrupted() : Error("interrupted; nothing was written", 130) {}
+  explicit Interrupted(const std::string& message = "interrupted; nothing was written")
+      : Error(message, 130) {}
 };
 
 // Installs the handlers (idempotent). Library code never installs them; the CLI does.

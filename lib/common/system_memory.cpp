@@ -26,6 +26,16 @@ std::optional<uint64_t> read_number(const char* path, const std::string& key = "
 
 }  // namespace
 
+std::optional<uint64_t> process_memory_bytes(const std::string& field) {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  const std::string prefix = field + ":";
+  while (std::getline(status, line)) {
+    if (line.rfind(prefix, 0) == 0) return std::stoull(line.substr(prefix.size())) * 1024;  // kB
+  }
+  return std::nullopt;
+}
+
 std::optional<AvailableMemory> available_memory() {
   std::optional<AvailableMemory> result;
   if (auto bytes = read_number("/proc/meminfo", "MemAvailable:", 1024))

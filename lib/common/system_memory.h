@@ -17,6 +17,11 @@ struct AvailableMemory {
 // v1 memory.limit_in_bytes); nullopt where neither can be read (not Linux).
 std::optional<AvailableMemory> available_memory();
 
+// A size line of /proc/self/status ("VmRSS": resident now, "VmHWM": the peak so far), in bytes;
+// nullopt off Linux. Not getrusage's ru_maxrss: that also counts the address space of the
+// process that exec'd us (a vfork parent's), which can be far larger than anything we touched.
+std::optional<uint64_t> process_memory_bytes(const std::string& field);
+
 // "1.50 GiB".
 std::string format_gib(double bytes);
 

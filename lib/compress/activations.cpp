@@ -14,16 +14,6 @@
 namespace presso {
 namespace {
 
-// Windows per batch so that one batch's largest intermediates (the MLP's [B, T, intermediate]
-// and the attention scores [B, heads, T, T], fp32, a few alive at once) stay near 256 MiB.
-int64_t auto_batch_size(const ModelConfig& config, int64_t windows, int64_t seqlen) {
-  const int64_t per_window = 4 * seqlen *
-                             (3 * std::max(config.intermediate_size, 3 * config.hidden_size) +
-                              2 * config.num_heads * seqlen);
-  const int64_t budget = int64_t{256} << 20;
-  return std::clamp<int64_t>(budget / std::max<int64_t>(per_window, 1), 1, windows);
-}
-
 struct CalibrationBytes {
   double windows = 0;  // int64 token windows, on the host
   double hidden = 0;   // hidden states, on the model's device
@@ -44,8 +34,7 @@ std::string calibration_shape(const ModelConfig& config, int64_t windows, int64_
       "--nsamples {} x --seqlen {} tokens take {} of token windows and {} of {} hidden states "
       "({} wide)",
       windows, seqlen, format_gib(bytes.windows), format_gib(bytes.hidden),
-      dtype == torch::kBFloat16 ? "bfloat16" : "float32",
-      config.hidden_size);
+      dtype == torch::kBFloat16 ? "bfloat16" : "float32", config.hidden_size);
 }
 
 constexpr const char* kCalibrationAdvice =
@@ -66,6 +55,21 @@ void require_finite(const torch::Tensor& values, const std::string& where) {
 
 }  // namespace
 
+double window_intermediate_bytes(const ModelConfig& config, int64_t seqlen) {
+  return 4.0 * static_cast<double>(seqlen) *
+         static_cast<double>(3 * std::max(config.intermediate_size, 3 * config.hidden_size) +
+                             2 * config.num_heads * seqlen);
+}
+
+int64_t calibration_batch_size(const ModelConfig& config, int64_t windows, int64_t seqlen,
+                               int64_t requested) {
+  if (requested > 0) return std::min(requested, windows);
+  const double budget = static_cast<double>(int64_t{256} << 20);
+  const double fitting =
+      std::floor(budget / std::max(window_intermediate_bytes(config, seqlen), 1.0));
+  return std::clamp<int64_t>(static_cast<int64_t>(std::min(fitting, 1e12)), 1, windows);
+}
+
 void check_calibration_fits(const ModelConfig& config, int64_t windows, int64_t seqlen,
                             torch::ScalarType dtype, const torch::Device& device) {
   const std::optional<AvailableMemory> available = available_memory();
@@ -83,8 +87,7 @@ BlockActivations::BlockActivations(const Model& model, const torch::Tensor& wind
                                    torch::ScalarType dtype, int64_t batch_size) {
   torch::NoGradGuard no_grad;
   const int64_t n = windows.size(0), seqlen = windows.size(1);
-  batch_size_ =
-      batch_size > 0 ? std::min(batch_size, n) : auto_batch_size(model.config(), n, seqlen);
+  batch_size_ = calibration_batch_size(model.config(), n, seqlen, batch_size);
   try {
     hidden_ = torch::empty({n, seqlen, model.config().hidden_size},
                            torch::TensorOptions().dtype(dtype).device(model.device()));

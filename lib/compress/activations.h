@@ -21,6 +21,14 @@ namespace presso {
 void check_calibration_fits(const ModelConfig& config, int64_t windows, int64_t seqlen,
                             torch::ScalarType dtype, const torch::Device& device);
 
+// One window's largest intermediates in a block's forward (the MLP's [T, intermediate] and the
+// attention scores [heads, T, T], fp32, a few alive at once), in bytes.
+double window_intermediate_bytes(const ModelConfig& config, int64_t seqlen);
+// Windows per block run: `requested` (capped at `windows`), or with 0 as many as keep one
+// batch's intermediates near 256 MiB.
+int64_t calibration_batch_size(const ModelConfig& config, int64_t windows, int64_t seqlen,
+                               int64_t requested);
+
 class BlockActivations {
  public:
   // Embeds `windows` (int64 [N, T]) with `model`; hidden states are stored as `dtype` on the

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <set>
@@ -13,12 +12,14 @@
 #include "lib/common/errors.h"
 #include "lib/common/interrupt.h"
 #include "lib/common/output_paths.h"
+#include "lib/common/system_memory.h"
 #include "lib/common/version.h"
 #include "lib/compress/activations.h"
 #include "lib/compress/block_session.h"
 #include "lib/compress/block_writer.h"
 #include "lib/compress/compression_plan.h"
 #include "lib/compress/output_error.h"
+#include "lib/compress/resume_journal.h"
 #include "lib/eval/runtime.h"
 #include "lib/export/serving.h"
 #include "lib/model/model.h"
@@ -52,18 +53,6 @@ torch::Tensor calibration_windows(const CompressOptions& options, const Model& m
   } catch (const UserError& e) {
     fail_user("{}: {}", source.path, e.what());
   }
-}
-
-// VmHWM of this process's address space, in MiB; nullopt off Linux. Not getrusage's ru_maxrss:
-// that also counts the address space of the process that exec'd us (a vfork parent's), which
-// can be far larger than anything presso itself touched.
-std::optional<double> peak_resident_mib() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
-  }
-  return std::nullopt;
 }
 
 // What the passes left on one linear, for the report.
@@ -156,12 +145,121 @@ void prepare_passes(const CompressionPlan& job, const Model& model,
   }
 }
 
+// What every block of the loop shares.
+struct BlockRun {
+  const CompressOptions& options;
+  const Model& model;
+  const CompressionPlan& job;
+  BlockWriter& writer;
+  BlockActivations* activations;  // null without calibration
+  ResumeJournal& journal;
+  CompressReport& report;
+  const CompressCallbacks& callbacks;
+};
+
+void report_progress(const CompressCallbacks& callbacks, const Model& model,
+                     CompressProgress::Stage stage, int block, std::string step = {}) {
+  if (callbacks.on_progress)
+    callbacks.on_progress({stage, block, model.num_blocks(), std::move(step)});
+}
+
+// A finished block's entries in the report (and its layers' notes as warnings).
+void add_to_report(const BlockRun& run, const DecoderBlock& block,
+                   const std::vector<LayerReport>& layers, const BlockTimings& timings) {
+  for (const auto& layer : layers) {
+    run.report.layers.push_back(layer);
+    for (const auto& note : layer.notes) {
+      if (run.callbacks.on_warning) run.callbacks.on_warning(layer.name + ": " + note);
+    }
+  }
+  for (const auto& linear : block.linears) {
+    if (run.job.selected.count(linear.name) && linear.lowrank) {
+      run.report.lowrank_parameters += linear.lowrank->a.numel() + linear.lowrank->b.numel();
+    }
+  }
+  run.report.blocks.push_back(timings);
+}
+
+// Load, statistics, passes, re-run (advancing the activations), write, record.
+void compress_block(const BlockRun& run, int index) {
+  const CompressionPlan& job = run.job;
+  auto progress = [&](std::string step) {
+    report_progress(run.callbacks, run.model, CompressProgress::Stage::kBlockStep, index,
+                    std::move(step));
+  };
+  BlockTimings timings;
+  timings.block = index;
+  progress("load");
+  auto start = Clock::now();
+  DecoderBlock block = run.model.load_block(index);
+  timings.load = seconds_since(start);
+
+  BlockSession session(run.model, block, run.activations);
+  std::vector<std::vector<std::string>> targets(job.passes.size());
+  for (const auto& linear : block.linears) {
+    auto it = job.selected.find(linear.name);
+    if (it == job.selected.end()) continue;
+    const torch::ScalarType dtype = run.writer.weight_dtype(linear);
+    session.add_linear(it->second->linear, format_grid_options(run.options.format, dtype));
+    for (size_t selected : it->second->passes) targets[selected].push_back(linear.name);
+  }
+  std::vector<StatsRequest> requests;
+  std::vector<std::vector<std::string>> gathered = targets;
+  for (size_t i = 0; i < job.passes.size(); ++i) {
+    requests.push_back(job.passes[i]->wants());
+    if (job.passes[i]->true_sequential() && !targets[i].empty())
+      gathered[i] = input_groups(session.family(), block, targets[i]).front();
+  }
+  progress("statistics");
+  start = Clock::now();
+  session.gather_statistics(gathered, requests);
+  timings.statistics = seconds_since(start);
+
+  start = Clock::now();
+  for (size_t pass_index = 0; pass_index < job.passes.size(); ++pass_index) {
+    progress(job.recipe.passes[pass_index].pass);
+    session.run_pass(*job.passes[pass_index], targets[pass_index]);
+    check_interrupted();
+  }
+  timings.passes = seconds_since(start);
+
+  progress("re-run");
+  start = Clock::now();
+  OutputErrorMeter meter = session.advance_activations();
+  timings.rerun = seconds_since(start);
+
+  progress("write");
+  start = Clock::now();
+  run.writer.write_block(block, session.states());
+  timings.write = seconds_since(start);
+
+  std::vector<LayerReport> layers;
+  for (const auto& linear : block.linears) {
+    auto it = job.selected.find(linear.name);
+    if (it == job.selected.end()) continue;
+    std::vector<std::string> passes;
+    for (size_t selected : it->second->passes) passes.push_back(job.recipe.passes[selected].pass);
+    layers.push_back(layer_report(session.states().at(linear.name), passes, meter));
+  }
+  run.journal.record(block, session.states(), layers, timings);
+  add_to_report(run, block, layers, timings);
+}
+
+// A block the interrupted run finished, from its record: written again, and run over the
+// calibration windows to make the next block's inputs, as the interrupted run did.
+void replay_block(const BlockRun& run, int index) {
+  report_progress(run.callbacks, run.model, CompressProgress::Stage::kBlockStep, index,
+                  "replay from the resume journal");
+  DecoderBlock block = run.model.load_block(index);
+  const RecordedBlock recorded = run.journal.restore(block);
+  run.writer.write_block(block, recorded.states);
+  if (run.activations) run.activations->run(run.model, block, nullptr, /*advance=*/true);
+  add_to_report(run, block, recorded.layers, recorded.timings);
+}
+
 }  // namespace
 
-CompressReport compress_model(const CompressOptions& options, const PassRegistry& registry,
-                              const CompressCallbacks& callbacks) {
-  torch::NoGradGuard no_grad;
-  const auto job_start = Clock::now();
+PreparedJob prepare_job(const CompressOptions& options, const PassRegistry& registry) {
   check_output_paths({{"-o", options.output_dir}, {"--dense-copy", options.dense_output_dir}},
                      {{"the model", options.model_dir}});
   const torch::Device device = parse_device(options.device);
@@ -175,13 +273,23 @@ CompressReport compress_model(const CompressOptions& options, const PassRegistry
   }
   CompressionPlan job = plan_compression(options.recipe_path, model, registry, options.format,
                                          !options.calibration.path.empty());
+  std::string serving =
+      plan_serving_report(options.format, model, job.stored, options.strict_serving);
+  return {std::move(model), std::move(job), std::move(serving)};
+}
 
+CompressReport compress_model(const CompressOptions& options, const PassRegistry& registry,
+                              const CompressCallbacks& callbacks) {
+  torch::NoGradGuard no_grad;
+  const auto job_start = Clock::now();
+  PreparedJob prepared = prepare_job(options, registry);
+  Model& model = prepared.model;
+  CompressionPlan& job = prepared.job;
+  const torch::Device device = model.device();
   if (callbacks.on_warning) {
     for (const auto& note : job.notes) callbacks.on_warning(note);
   }
-  const std::string serving =
-      plan_serving_report(options.format, model, job.stored, options.strict_serving);
-  if (callbacks.on_serving) callbacks.on_serving(serving);
+  if (callbacks.on_serving) callbacks.on_serving(prepared.serving);
 
   // Writers first: a bad output directory is reported before any work.
   std::vector<std::unique_ptr<CheckpointWriter>> writers;
@@ -209,11 +317,9 @@ CompressReport compress_model(const CompressOptions& options, const PassRegistry
   }
   BlockWriter block_writer(model, writers);
 
-  auto report_progress = [&](CompressProgress::Stage stage, int block, std::string step = {}) {
-    if (callbacks.on_progress)
-      callbacks.on_progress({stage, block, model.num_blocks(), std::move(step)});
-  };
-  report_progress(CompressProgress::Stage::kCalibration, -1);
+  ResumeJournal journal(options, resume_identity(options, model, print_recipe(job.recipe)),
+                        callbacks.on_warning);
+  report_progress(callbacks, model, CompressProgress::Stage::kCalibration, -1);
   // Before prepare: a pass deciding across layers may run the windows through the dense model.
   const CalibrationRun calibration{calibration_windows(options, model),
                                    options.bf16_activations ? torch::kBFloat16 : torch::kFloat32,
@@ -229,71 +335,25 @@ CompressReport compress_model(const CompressOptions& options, const PassRegistry
   block_writer.write_outer();
 
   CompressReport report;
-  for (int index = 0; index < model.num_blocks(); ++index) {
-    check_interrupted();
-    report_progress(CompressProgress::Stage::kBlockStep, index, "load");
-    auto start = Clock::now();
-    DecoderBlock block = model.load_block(index);
-    const double load_seconds = seconds_since(start);
-
-    BlockSession session(model, block, activations.get());
-    std::vector<std::vector<std::string>> targets(job.passes.size());
-    for (const auto& linear : block.linears) {
-      auto it = job.selected.find(linear.name);
-      if (it == job.selected.end()) continue;
-      const torch::ScalarType dtype = block_writer.weight_dtype(linear);
-      session.add_linear(it->second->linear, format_grid_options(options.format, dtype));
-      for (size_t selected : it->second->passes) targets[selected].push_back(linear.name);
-    }
-    std::vector<StatsRequest> requests;
-    std::vector<std::vector<std::string>> gathered = targets;
-    for (size_t i = 0; i < job.passes.size(); ++i) {
-      requests.push_back(job.passes[i]->wants());
-      if (job.passes[i]->true_sequential() && !targets[i].empty())
-        gathered[i] = input_groups(session.family(), block, targets[i]).front();
-    }
-    report_progress(CompressProgress::Stage::kBlockStep, index, "statistics");
-    start = Clock::now();
-    session.gather_statistics(gathered, requests);
-    const double statistics_seconds = seconds_since(start);
-
-    start = Clock::now();
-    for (size_t pass_index = 0; pass_index < job.passes.size(); ++pass_index) {
-      report_progress(CompressProgress::Stage::kBlockStep, index,
-                      job.recipe.passes[pass_index].pass);
-      session.run_pass(*job.passes[pass_index], targets[pass_index]);
+  const BlockRun run{options,           model,   job,    block_writer,
+                     activations.get(), journal, report, callbacks};
+  try {
+    for (int index = 0; index < model.num_blocks(); ++index) {
       check_interrupted();
-    }
-    const double pass_seconds = seconds_since(start);
-
-    report_progress(CompressProgress::Stage::kBlockStep, index, "re-run");
-    start = Clock::now();
-    OutputErrorMeter meter = session.advance_activations();
-    const double rerun_seconds = seconds_since(start);
-
-    report_progress(CompressProgress::Stage::kBlockStep, index, "write");
-    start = Clock::now();
-    block_writer.write_block(block, session.states());
-    const double write_seconds = seconds_since(start);
-
-    for (const auto& linear : block.linears) {
-      auto it = job.selected.find(linear.name);
-      if (it == job.selected.end()) continue;
-      const LinearState& state = session.states().at(linear.name);
-      std::vector<std::string> passes;
-      for (size_t selected : it->second->passes) passes.push_back(job.recipe.passes[selected].pass);
-      report.layers.push_back(layer_report(state, passes, meter));
-      if (state.linear->lowrank) {
-        report.lowrank_parameters +=
-            state.linear->lowrank->a.numel() + state.linear->lowrank->b.numel();
+      if (index < journal.recorded_blocks()) {
+        replay_block(run, index);
+      } else {
+        compress_block(run, index);
       }
-      for (const auto& note : state.notes) {
-        if (callbacks.on_warning) callbacks.on_warning(linear.name + ": " + note);
-      }
+      report_progress(callbacks, model, CompressProgress::Stage::kBlockDone, index);
     }
-    report.blocks.push_back(
-        {index, load_seconds, statistics_seconds, pass_seconds, rerun_seconds, write_seconds});
-    report_progress(CompressProgress::Stage::kBlockDone, index);
+  } catch (const Interrupted&) {
+    if (journal.recorded_blocks() == 0) throw;
+    throw Interrupted(fmt::format(
+        "interrupted; nothing was written to {}, but the {} finished blocks are recorded in {}: "
+        "the same command with --resume continues from block {}",
+        options.output_dir, journal.recorded_blocks(),
+        ResumeJournal::directory_for(options.output_dir), journal.recorded_blocks() + 1));
   }
 
   report.presso_version = presso_version();
@@ -313,13 +373,14 @@ CompressReport compress_model(const CompressOptions& options, const PassRegistry
         CalibrationReport{options.calibration.path, calib_format_name(options.calibration.format),
                           options.nsamples, options.seqlen, options.seed};
   }
-  report_progress(CompressProgress::Stage::kWriting, model.num_blocks());
+  report_progress(callbacks, model, CompressProgress::Stage::kWriting, model.num_blocks());
   report.seconds_total = seconds_since(job_start);
-  report.peak_rss_mib = peak_resident_mib();
+  if (const auto peak = process_memory_bytes("VmHWM")) report.peak_rss_mib = *peak / 1048576.0;
   const nlohmann::json report_json = report.to_json();
   // Every output complete before any is installed: a run leaves all of them or none.
   for (auto& writer : writers) writer->assemble(report_json);
   for (auto& writer : writers) writer->install();
+  journal.remove();
   return report;
 }
 

@@ -2,8 +2,8 @@
 // recipe against it and the output format, samples the calibration windows, and then, one decoder
 // block at a time — load, gather the statistics the passes declared, run the passes in recipe
 // order, run the compressed block again to produce the next block's inputs (measuring every
-// compressed linear's output error on the way), write, free. Peak memory is one block plus the
-// activations, never the whole model.
+// compressed linear's output error on the way), write, record in the resume journal, free. Peak
+// memory is one block plus the activations, never the whole model.
 #pragma once
 
 #include <torch/types.h>
@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "calibration/calibration_data.h"
+#include "lib/compress/compression_plan.h"
 #include "lib/compress/pass.h"
 #include "lib/compress/report.h"
 #include "lib/export/checkpoint_writer.h"
@@ -32,6 +33,10 @@ struct CompressOptions {
   // With format dense: low-rank paths added into the weights instead of written as an adapter.
   bool merge_adapter = false;
   bool overwrite = false;
+  // Continue the run that was interrupted writing output_dir from its resume journal
+  // (resume_journal.h); without it, a journal of this job is refused and one of another job
+  // discarded.
+  bool resume = false;
   // Refuse (UserError) a plan whose output no serving engine runs on a fast kernel.
   bool strict_serving = false;
   // Calibration text; its path may be empty only when no pass needs statistics (then no output
@@ -59,6 +64,16 @@ struct CompressCallbacks {
   std::function<void(const std::string&)> on_warning;  // recipe notes, pattern warnings
   std::function<void(const std::string&)> on_serving;  // the serving verdict, before any work
 };
+
+// The job checked as far as it can be before any work (outputs, model, --seqlen, calibration
+// memory, recipe, plan, format, serving), with the model open on the compute device and the
+// serving verdict. UserError for whatever would stop the run.
+struct PreparedJob {
+  Model model;
+  CompressionPlan job;
+  std::string serving;
+};
+PreparedJob prepare_job(const CompressOptions& options, const PassRegistry& registry);
 
 // Runs the whole job and returns its report (to_json() is presso_report.json). UserError (before
 // any work) for a bad recipe, a plan the format cannot store, bad calibration input, a --seqlen

@@ -129,6 +129,12 @@ class Pass {
   // A true-sequential pass gathers wants() afresh for each input group after the first itself
   // (for_each_input_group), so the block's first run gathers them for its first group only.
   virtual bool true_sequential() const { return false; }
+  // For `compress --dry-run`'s estimates: what the pass costs beyond the driver's own work.
+  struct Cost {
+    double kept_activation_copies = 0;  // fp32 copies of the hidden states, per token, held at once
+    double block_forwards = 0;          // runs of the block over the calibration windows
+  };
+  virtual Cost dry_run_cost() const { return {}; }
   // Whether the pass needs calibration data at all (its own observers or module runs count).
   virtual bool needs_calibration() const { return wants().any(); }
   // What the pass will leave on `plan`'s linear for the file (a scheme, a sparsity structure, a

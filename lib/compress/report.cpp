@@ -10,7 +10,9 @@ json optional_json(const std::optional<T>& value) {
   return value ? json(*value) : json(nullptr);
 }
 
-json layer_json(const LayerReport& layer) {
+}  // namespace
+
+json layer_report_json(const LayerReport& layer) {
   json out = {{"name", layer.name},
               {"shape", {layer.out_features, layer.in_features}},
               {"passes", layer.passes}};
@@ -26,21 +28,50 @@ json layer_json(const LayerReport& layer) {
   return out;
 }
 
-}  // namespace
+LayerReport layer_report_from_json(const json& in) {
+  LayerReport layer;
+  layer.name = in.at("name").get<std::string>();
+  layer.out_features = in.at("shape").at(0).get<int64_t>();
+  layer.in_features = in.at("shape").at(1).get<int64_t>();
+  layer.passes = in.at("passes").get<std::vector<std::string>>();
+  if (const json& scheme = in.at("scheme"); !scheme.is_null()) {
+    layer.scheme = QuantScheme{scheme.at("bits").get<int>(), scheme.at("group_size").get<int>(),
+                               scheme.at("symmetric").get<bool>()};
+  }
+  if (in.contains("sparsity")) layer.sparsity = in.at("sparsity").get<double>();
+  if (in.contains("lowrank_rank")) layer.lowrank_rank = in.at("lowrank_rank").get<int64_t>();
+  if (in.contains("metrics")) layer.metrics = in.at("metrics").get<std::map<std::string, double>>();
+  if (in.contains("notes")) layer.notes = in.at("notes").get<std::vector<std::string>>();
+  if (const json& error = in.at("relative_output_error"); !error.is_null())
+    layer.relative_output_error = error.get<double>();
+  return layer;
+}
+
+json block_timings_json(const BlockTimings& b) {
+  return {{"block", b.block},
+          {"seconds",
+           {{"load", b.load},
+            {"statistics", b.statistics},
+            {"passes", b.passes},
+            {"rerun", b.rerun},
+            {"write", b.write}}}};
+}
+
+BlockTimings block_timings_from_json(const json& in) {
+  const json& seconds = in.at("seconds");
+  return {in.at("block").get<int>(),
+          seconds.at("load").get<double>(),
+          seconds.at("statistics").get<double>(),
+          seconds.at("passes").get<double>(),
+          seconds.at("rerun").get<double>(),
+          seconds.at("write").get<double>()};
+}
 
 json CompressReport::to_json() const {
   json layers_json = json::array();
-  for (const auto& layer : layers) layers_json.push_back(layer_json(layer));
+  for (const auto& layer : layers) layers_json.push_back(layer_report_json(layer));
   json blocks_json = json::array();
-  for (const auto& b : blocks) {
-    blocks_json.push_back({{"block", b.block},
-                           {"seconds",
-                            {{"load", b.load},
-                             {"statistics", b.statistics},
-                             {"passes", b.passes},
-                             {"rerun", b.rerun},
-                             {"write", b.write}}}});
-  }
+  for (const auto& b : blocks) blocks_json.push_back(block_timings_json(b));
   json out = {{"presso_version", presso_version},
               {"presso_commit", presso_commit},
               {"libtorch", libtorch},

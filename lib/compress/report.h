@@ -65,4 +65,11 @@ struct CompressReport {
   nlohmann::json to_json() const;
 };
 
+// One layer's and one block's entries as presso_report.json has them, and back (the resume
+// journal keeps them so): from_json(to_json(x)) == x, doubles included.
+nlohmann::json layer_report_json(const LayerReport& layer);
+LayerReport layer_report_from_json(const nlohmann::json& json);
+nlohmann::json block_timings_json(const BlockTimings& timings);
+BlockTimings block_timings_from_json(const nlohmann::json& json);
+
 }  // namespace presso

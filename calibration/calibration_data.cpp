@@ -100,13 +100,16 @@ CalibFormat detect_calib_format(const std::string& path) {
 }
 
 std::vector<std::string> read_jsonl_texts(const std::string& path, const std::string& field) {
-  const std::string bytes = read_file_bytes(path);
+  return parse_jsonl_texts(read_file_bytes(path), path, field);
+}
+
+std::vector<std::string> parse_jsonl_texts(std::string_view bytes, const std::string& path,
+                                           const std::string& field) {
   std::vector<std::string> texts;
-  const std::string_view all(bytes);
   size_t line_number = 0;
-  for (size_t begin = 0; begin < all.size();) {
-    const size_t end = std::min(all.find('\n', begin), all.size());
-    const std::string_view line = strip_line(all.substr(begin, end - begin));
+  for (size_t begin = 0; begin < bytes.size();) {
+    const size_t end = std::min(bytes.find('\n', begin), bytes.size());
+    const std::string_view line = strip_line(bytes.substr(begin, end - begin));
     begin = end + 1;
     ++line_number;
     if (is_blank(line)) continue;
@@ -114,7 +117,7 @@ std::vector<std::string> read_jsonl_texts(const std::string& path, const std::st
     json object;
     try {
       object = json::parse(line.begin(), line.end());
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // parse_error, or out_of_range for 1e400
       fail_user("{}:{}: invalid JSON: {}", path, line_number, json_error_text(e));
     }
     if (!object.is_object())
@@ -205,14 +208,18 @@ std::vector<int32_t> read_safetensors_ids(const std::string& path, int64_t vocab
 }
 
 std::vector<int32_t> read_json_ids(const std::string& path, int64_t vocab_size) {
+  return parse_json_ids(read_file_bytes(path), path, vocab_size);
+}
+
+std::vector<int32_t> parse_json_ids(std::string_view bytes, const std::string& path,
+                                    int64_t vocab_size) {
   check_vocab_size(path, vocab_size);
-  const std::string bytes = read_file_bytes(path);
   if (is_blank(bytes)) fail_user("{}: empty file", path);
   check_json_nesting(bytes, path);
   json root;
   try {
-    root = json::parse(bytes);
-  } catch (const json::parse_error& e) {
+    root = json::parse(bytes.begin(), bytes.end());
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for 1e400
     fail_user("{}: invalid JSON: {}", path, json_error_text(e));
   }
   if (!root.is_array())

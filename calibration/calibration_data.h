@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace presso {
@@ -65,6 +66,9 @@ bool calibration_needs_tokenizer(const CalibrationSource& source);
 // for invalid JSON, a line that is not an object, a missing field or one that is not a string;
 // UserError when the file holds no documents.
 std::vector<std::string> read_jsonl_texts(const std::string& path, const std::string& field);
+// The same on the file's contents; `source` stands for the path in messages.
+std::vector<std::string> parse_jsonl_texts(std::string_view bytes, const std::string& source,
+                                           const std::string& field);
 
 // Tokenizes each document separately (no special tokens) and concatenates them, putting
 // `separator` between consecutive documents when given. llm-compressor also tokenizes samples one
@@ -84,5 +88,8 @@ std::vector<int32_t> read_safetensors_ids(const std::string& path, int64_t vocab
 // A JSON file holding a list of ids `[1, 2, ...]` or a list of such lists (rows concatenated).
 // UserError naming the element ("[3][17]") that is not an integer or is outside [0, vocab_size).
 std::vector<int32_t> read_json_ids(const std::string& path, int64_t vocab_size);
+// The same on the file's contents; `source` stands for the path in messages.
+std::vector<int32_t> parse_json_ids(std::string_view bytes, const std::string& source,
+                                    int64_t vocab_size);
 
 }  // namespace presso

@@ -159,7 +159,8 @@ TEST_CASE("every act_order and static_groups combination is a valid gptq recipe"
       }
     }
   }
-  const PassOptions& defaults = parse("passes:\n  - gptq\n").passes[0].options;
+  const Recipe recipe = parse("passes:\n  - gptq\n");
+  const PassOptions& defaults = recipe.passes[0].options;
   CHECK_FALSE(defaults.get_bool("act_order"));
   // Unset, static_groups follows act_order (gptq.cpp).
   CHECK_FALSE(defaults.has("static_groups"));

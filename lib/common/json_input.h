@@ -21,14 +21,14 @@ constexpr int kMaxJsonNesting = 128;
 void check_json_nesting(std::string_view text, const std::string& source,
                         int max_depth = kMaxJsonNesting);
 
-// check_json_nesting, then the parse; a syntax error is a UserError
+// check_json_nesting, then the parse; a syntax error (or a number beyond a double) is a UserError
 // "<source>: not valid JSON: <parser's message>". Json: nlohmann::json or ordered_json.
 template <typename Json = nlohmann::json>
 Json parse_json_input(std::string_view text, const std::string& source) {
   check_json_nesting(text, source);
   try {
     return Json::parse(text.begin(), text.end());
-  } catch (const typename Json::parse_error& e) {
+  } catch (const typename Json::exception& e) {  // parse_error, or out_of_range for 1e400
     fail_user("{}: not valid JSON: {}", source, e.what());
   }
 }

@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace presso {
@@ -37,14 +38,25 @@ struct TensorInfo {
   uint64_t nbytes() const { return end - begin; }
 };
 
-// One .safetensors file, memory-mapped read-only.
-//
-// Validation follows the reference Rust implementation (huggingface/safetensors), so that what
-// presso accepts every other reader accepts too: header at most 100,000,000 bytes, a JSON object
-// whose entries have exactly dtype, shape and data_offsets, each tensor's byte size equal to
+// A header is validated as the reference Rust implementation (huggingface/safetensors) does, so
+// that what presso accepts every other reader accepts too: header at most 100,000,000 bytes, a JSON
+// object whose entries have exactly dtype, shape and data_offsets, each tensor's byte size equal to
 // product(shape) * dtype size, and the tensors, sorted by offset, tiling the data section exactly
 // (no overlap, no hole, no trailing bytes). All problems of a header are reported in one UserError,
 // one line each, "<path>: tensor '<name>': <problem>". Assumes a little-endian host, as the format.
+struct SafetensorsHeader {
+  uint64_t data_offset = 0;         // 8 + header length
+  std::vector<TensorInfo> tensors;  // header order
+  std::map<std::string, std::string> metadata;
+};
+
+// The validated header of a whole safetensors file held in memory (the 8-byte length, the JSON
+// and the data section); `source` names it in messages. SafetensorsFile reads its mapping through
+// it; the fuzz harness (fuzz/) feeds it bytes without writing files.
+SafetensorsHeader parse_safetensors_header(const uint8_t* bytes, size_t size,
+                                           const std::string& source);
+
+// One .safetensors file, memory-mapped read-only, its header read by parse_safetensors_header.
 class SafetensorsFile {
  public:
   explicit SafetensorsFile(const std::string& path);  // validates the whole header
@@ -74,6 +86,11 @@ class SafetensorsFile {
   std::map<std::string, size_t> index_;
   std::map<std::string, std::string> metadata_;
 };
+
+// The weight_map of a `model.safetensors.index.json` given as text: tensor name -> shard file.
+// UserError naming `source` unless it is a non-empty object of plain relative file names.
+std::map<std::string, std::string> parse_shard_index(std::string_view text,
+                                                     const std::string& source);
 
 // A checkpoint directory's tensors: `model.safetensors`, or the shards listed by
 // `model.safetensors.index.json` (its weight_map); the single file wins when both exist, as in

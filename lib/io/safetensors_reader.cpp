@@ -37,11 +37,11 @@ constexpr int kMaxHeaderDepth = 3;
 constexpr size_t kMaxProblemsReported = 20;
 const char* const kMetadataKey = "__metadata__";
 
-struct ParsedHeader {
-  uint64_t data_offset = 0;
-  std::vector<TensorInfo> tensors;  // header order
-  std::map<std::string, std::string> metadata;
-};
+void check_fits_header_length(size_t file_size, const std::string& path) {
+  if (file_size < kHeaderLengthBytes)
+    fail_user("{}: file is {} bytes, too short for the 8-byte header length of a safetensors file",
+              path, file_size);
+}
 
 uint64_t read_u64_le(const uint8_t* bytes) {
   uint64_t value = 0;
@@ -82,7 +82,7 @@ Json parse_header_json(const std::string& path, const char* begin, const char* e
   };
   try {
     return Json::parse(begin, end, check_event);
-  } catch (const Json::parse_error& error) {
+  } catch (const Json::exception& error) {  // parse_error, or out_of_range for 1e400
     fail_user("{}: header is not valid JSON: {}", path, error.what());
   }
 }
@@ -208,7 +208,11 @@ void check_tiling(std::vector<const TensorInfo*> by_offset, uint64_t data_size,
                     data_size - covered));
 }
 
-ParsedHeader parse_header(const std::string& path, const uint8_t* bytes, uint64_t file_size) {
+}  // namespace
+
+SafetensorsHeader parse_safetensors_header(const uint8_t* bytes, size_t file_size,
+                                           const std::string& path) {
+  check_fits_header_length(file_size, path);
   uint64_t header_length = read_u64_le(bytes);
   if (header_length > kMaxHeaderBytes)
     fail_user("{}: header length {} exceeds the limit of {} bytes (not a safetensors file?)", path,
@@ -221,7 +225,7 @@ ParsedHeader parse_header(const std::string& path, const uint8_t* bytes, uint64_
   if (!header.is_object())
     fail_user("{}: header is a JSON {}, not an object of tensors", path, header.type_name());
 
-  ParsedHeader parsed;
+  SafetensorsHeader parsed;
   parsed.data_offset = kHeaderLengthBytes + header_length;
   uint64_t data_size = file_size - parsed.data_offset;
   std::vector<std::string> problems;
@@ -262,8 +266,6 @@ ParsedHeader parse_header(const std::string& path, const uint8_t* bytes, uint64_
   return parsed;
 }
 
-}  // namespace
-
 SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
   require_regular_file(path);  // before open(): opening a FIFO blocks
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -276,8 +278,7 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
   map_size_ = static_cast<size_t>(file_stat.st_size);
   if (map_size_ < kHeaderLengthBytes) {  // also keeps mmap from being asked for 0 bytes
     ::close(fd);
-    fail_user("{}: file is {} bytes, too short for the 8-byte header length of a safetensors file",
-              path, map_size_);
+    check_fits_header_length(map_size_, path);
   }
   void* map = ::mmap(nullptr, map_size_, PROT_READ, MAP_PRIVATE, fd, 0);
   int map_errno = errno;
@@ -286,7 +287,7 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
   map_ = static_cast<const uint8_t*>(map);
   guard_slot_ = guard_mapping(map_, map_size_, path);
   try {
-    ParsedHeader header = parse_header(path, map_, map_size_);
+    SafetensorsHeader header = parse_safetensors_header(map_, map_size_, path);
     data_offset_ = header.data_offset;
     tensors_ = std::move(header.tensors);
     metadata_ = std::move(header.metadata);

@@ -25,20 +25,18 @@ bool is_plain_relative(const fs::path& path) {
   return true;
 }
 
-// The shard file name for each tensor, from the index's weight_map.
-std::map<std::string, std::string> read_weight_map(const fs::path& index_path) {
-  const auto index =
-      parse_json_input(read_file_bytes(index_path.string()), index_path.string());
+}  // namespace
+
+std::map<std::string, std::string> parse_shard_index(std::string_view text,
+                                                     const std::string& source) {
+  const auto index = parse_json_input(text, source);
   if (!index.is_object())
-    fail_user("{}: is a JSON {}, not an object with a 'weight_map'", index_path.string(),
-              index.type_name());
+    fail_user("{}: is a JSON {}, not an object with a 'weight_map'", source, index.type_name());
   auto weight_map = index.find("weight_map");
   if (weight_map == index.end())
-    fail_user("{}: no 'weight_map' (expected {{\"weight_map\": {{tensor: shard file}}}})",
-              index_path.string());
+    fail_user("{}: no 'weight_map' (expected {{\"weight_map\": {{tensor: shard file}}}})", source);
   if (!weight_map->is_object() || weight_map->empty())
-    fail_user("{}: 'weight_map' is not a non-empty object of tensor: shard file",
-              index_path.string());
+    fail_user("{}: 'weight_map' is not a non-empty object of tensor: shard file", source);
   std::map<std::string, std::string> shard_of;
   for (const auto& item : weight_map->items()) {
     const nlohmann::json& shard = item.value();
@@ -47,13 +45,11 @@ std::map<std::string, std::string> read_weight_map(const fs::path& index_path) {
     if (!shard.is_string() || !is_plain_relative(shard.get<std::string>()))
       fail_user(
           "{}: weight_map entry for tensor '{}' is {}, not a shard file name in the directory",
-          index_path.string(), item.key(), shard.dump());
+          source, item.key(), shard.dump());
     shard_of[item.key()] = shard.get<std::string>();
   }
   return shard_of;
 }
-
-}  // namespace
 
 TensorStore TensorStore::open_dir(const std::string& model_dir) {
   TensorStore store;
@@ -72,7 +68,8 @@ TensorStore TensorStore::open_dir(const std::string& model_dir) {
   if (!fs::exists(index_path))
     fail_user("{}: no {} or {} in the directory (is it a Hugging Face checkpoint?)", model_dir,
               kSingleFileName, kIndexFileName);
-  std::map<std::string, std::string> shard_of = read_weight_map(index_path);
+  std::map<std::string, std::string> shard_of =
+      parse_shard_index(read_file_bytes(index_path.string()), index_path.string());
 
   std::map<std::string, size_t> file_index;  // shard file name -> index into files_
   for (const auto& [tensor, shard] : shard_of) {

@@ -32,7 +32,7 @@ double number_after(const std::string& output, const std::string& label) {
 
 }  // namespace
 
-TEST_CASE("the dry run's memory and size estimates hold against the real run", "[e2e][golden]") {
+TEST_CASE("the dry run's memory and size estimates hold against the real run", "[e2e]") {
   auto fixtures = presso::test::fixtures_or_skip();
   if (!fixtures) return;
   const std::string calib = (*fixtures / "text/calib.txt").string();
@@ -77,7 +77,7 @@ TEST_CASE("the dry run's memory and size estimates hold against the real run", "
   }
 }
 
-TEST_CASE("the dry run refuses what the real run refuses, with exit 2", "[e2e][golden]") {
+TEST_CASE("the dry run refuses what the real run refuses, with exit 2", "[e2e]") {
   auto fixtures = presso::test::fixtures_or_skip();
   if (!fixtures) return;
   TempDir dir("dry_run_refusal");

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -165,7 +166,10 @@ void check_resume(const TempDir& dir, const fs::path& model, const std::string& 
       run_cli(compress_args(dir, model, recipe, resumed) + " --resume");
   INFO(again.output);
   REQUIRE(again.exit_code == 0);
-  CHECK_THAT(again.output, Catch::Contains(fmt::format("recorded blocks 1-{}", kill_block + 1)));
+  // At least up to the kill's block: on a loaded machine the kill may land a block later.
+  std::smatch replayed;
+  REQUIRE(std::regex_search(again.output, replayed, std::regex("recorded blocks 1-([0-9]+)")));
+  CHECK(std::stoi(replayed[1]) >= kill_block + 1);
   CHECK(differing_files(whole, resumed).empty());
   CHECK(differing_files(whole.string() + "-dense", resumed.string() + "-dense").empty());
   CHECK(report_layers(whole) == report_layers(resumed));
@@ -175,7 +179,7 @@ void check_resume(const TempDir& dir, const fs::path& model, const std::string& 
 }  // namespace
 
 TEST_CASE("a compress killed after a random block resumes to the bytes of an uninterrupted run",
-          "[e2e][golden]") {
+          "[e2e]") {
   auto fixtures = presso::test::fixtures_or_skip();
   if (!fixtures) return;
   TempDir dir("resume");
@@ -193,7 +197,7 @@ TEST_CASE("a compress killed after a random block resumes to the bytes of an uni
   }
 }
 
-TEST_CASE("the resume journal of an interrupted run is refused without --resume", "[e2e][golden]") {
+TEST_CASE("the resume journal of an interrupted run is refused without --resume", "[e2e]") {
   auto fixtures = presso::test::fixtures_or_skip();
   if (!fixtures) return;
   TempDir dir("resume_rules");
@@ -208,7 +212,7 @@ TEST_CASE("the resume journal of an interrupted run is refused without --resume"
     const auto result = run_cli(compress_args(dir, model, recipe, out));
     CHECK(result.exit_code == 2);
     CHECK_THAT(result.output, Catch::Contains(journal.string()) &&
-                                  Catch::Contains("recorded 2 of its blocks") &&
+                                  Catch::Matches("(.|\n)*recorded [2-9] of its blocks(.|\n)*") &&
                                   Catch::Contains("--resume") && Catch::Contains("--overwrite"));
     CHECK(fs::exists(journal / "block-0001.safetensors"));
   }
@@ -242,7 +246,7 @@ TEST_CASE("the resume journal of an interrupted run is refused without --resume"
   }
 }
 
-TEST_CASE("--resume with nothing recorded runs the whole job", "[e2e][golden]") {
+TEST_CASE("a compress with --resume and nothing recorded runs the whole job", "[e2e]") {
   auto fixtures = presso::test::fixtures_or_skip();
   if (!fixtures) return;
   TempDir dir("resume_none");

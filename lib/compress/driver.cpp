@@ -348,12 +348,19 @@ CompressReport compress_model(const CompressOptions& options, const PassRegistry
       report_progress(callbacks, model, CompressProgress::Stage::kBlockDone, index);
     }
   } catch (const Interrupted&) {
-    if (journal.recorded_blocks() == 0) throw;
+    if (journal.recorded_blocks() == 0) {
+      journal.remove();
+      throw;
+    }
     throw Interrupted(fmt::format(
         "interrupted; nothing was written to {}, but the {} finished blocks are recorded in {}: "
         "the same command with --resume continues from block {}",
         options.output_dir, journal.recorded_blocks(),
         ResumeJournal::directory_for(options.output_dir), journal.recorded_blocks() + 1));
+  } catch (...) {
+    // A failed run leaves nothing behind; only a stopped one (Ctrl-C, a kill) can be resumed.
+    journal.remove();
+    throw;
   }
 
   report.presso_version = presso_version();

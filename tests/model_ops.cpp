@@ -48,7 +48,7 @@ TEST_CASE("grouped attention equals the per-head reference", "[unit]") {
       auto q = torch::randn({2, 6, 7, 8}), k = torch::randn({2, kv_heads, 7, 8});
       auto v = torch::randn({2, kv_heads, 7, 8});
       const auto& mask = cache.mask(7, window, torch::kCPU);
-      auto fast = presso::causal_attention(q, k, v, mask, 0.3);
+      auto fast = presso::causal_attention(q, k, v, mask, 0.3, 0);
       auto slow = attention_ref(q, k, v, mask, 0.3);
       CHECK((fast - slow).abs().max().item<double>() < 1e-5);
     }

@@ -1,13 +1,19 @@
 // The block-wise driver on the shipped model: what passes see, what the output holds, and every
 // way a job is refused before work starts.
+#include <ATen/Context.h>
+
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 
 #include "lib/common/errors.h"
 #include "lib/common/files.h"
 #include "lib/common/interrupt.h"
+#include "lib/compress/memory_estimate.h"
+#include "lib/compress/resume_journal.h"
+#include "lib/compress/tf32_scope.h"
 #include "lib/recipe/option_groups.h"
 #include "tests/catch_torch.h"
 #include "tests/compress_helpers.h"
@@ -258,4 +264,59 @@ TEST_CASE("Ctrl-C during compression leaves no output behind, only its resume jo
     entries.insert(entry.path().filename().string());
   CHECK(entries == std::set<std::string>{"r.yaml", "out.presso-resume"});
   CHECK(fs::exists(dir.file("out.presso-resume/block-0002.safetensors")));
+}
+
+TEST_CASE("reading ahead and writing in the background change no byte of the output", "[unit]") {
+  TempDir dir("overlap");
+  const std::string recipe =
+      presso::test::write_recipe(dir, "r", "gptq", "bits: 4, group_size: 128, symmetric: false");
+  std::map<std::string, std::string> files[2];
+  for (const OverlapIo overlap : {OverlapIo::kOff, OverlapIo::kOn}) {
+    const bool on = overlap == OverlapIo::kOn;
+    auto options =
+        presso::test::compress_options(kModel, recipe, kCalib, dir.file(on ? "on" : "off"), 8, 128);
+    options.overlap_io = overlap;
+    const nlohmann::json report = compress_model(options, pass_registry()).to_json();
+    CHECK(report["blocks"].size() == 6);
+    for (const auto& entry : fs::directory_iterator(options.output_dir)) {
+      if (entry.path().filename() != "presso_report.json")
+        files[on][entry.path().filename().string()] = read_text(entry.path());
+    }
+    CHECK_FALSE(fs::exists(ResumeJournal::directory_for(options.output_dir)));
+  }
+  CHECK(files[0].size() >= 3);
+  CHECK(files[0] == files[1]);
+}
+
+TEST_CASE("a run that cannot fit the GPU's free memory is refused with the numbers", "[unit]") {
+  MemoryEstimate estimate;
+  estimate.device_parts = {{"hidden states and kept module inputs", 6.0 * (1 << 30)},
+                           {"one block's statistics", 1.0 * (1 << 30)}};
+  CHECK_NOTHROW(check_device_fits(estimate, "cuda:0", std::nullopt));
+  CHECK_NOTHROW(
+      check_device_fits(estimate, "cuda:0", DeviceMemory{uint64_t{8} << 30, uint64_t{80} << 30}));
+  try {
+    check_device_fits(estimate, "cuda:0", DeviceMemory{uint64_t{4} << 30, uint64_t{80} << 30});
+    FAIL("no refusal");
+  } catch (const UserError& e) {
+    const std::string message = e.what();
+    CHECK_THAT(message, Catch::Contains("7.00 GiB") && Catch::Contains("cuda:0") &&
+                            Catch::Contains("4.00 GiB free of 80.00 GiB") &&
+                            Catch::Contains("hidden states and kept module inputs") &&
+                            Catch::Contains("--bf16-activations"));
+  }
+}
+
+TEST_CASE("a TF32 scope sets the matmul flag and restores it", "[unit]") {
+  const bool before = at::globalContext().allowTF32CuBLAS();
+  {
+    const Tf32Scope on(true);
+    CHECK(at::globalContext().allowTF32CuBLAS());
+    {
+      const Tf32Scope off(false);
+      CHECK_FALSE(at::globalContext().allowTF32CuBLAS());
+    }
+    CHECK(at::globalContext().allowTF32CuBLAS());
+  }
+  CHECK(at::globalContext().allowTF32CuBLAS() == before);
 }

@@ -4,12 +4,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <string>
+#include <utility>
 
 #include "lib/common/errors.h"
 #include "lib/common/interrupt.h"
 #include "lib/common/system_memory.h"
-#include "lib/quant/tensor_checks.h"
+#include "lib/compress/tf32_scope.h"
 
 namespace presso {
 namespace {
@@ -43,15 +45,36 @@ constexpr const char* kCalibrationAdvice =
 // Thrown by observe()'s hook once the last needed input was seen, to leave the block's forward.
 struct NeededInputsSeen {};
 
-// UserError unless `values` (calibration activations at `where`) are all finite: a NaN or an
-// infinity would spread through every later block, statistic and pass. One reduction per batch.
-void require_finite(const torch::Tensor& values, const std::string& where) {
-  if (all_finite(values)) return;  // one sum, not isfinite's temporaries (11 % of a GPTQ run)
-  fail_user(
-      "{} is not finite (NaN or infinity) on the calibration windows; the checkpoint's weights "
-      "or config.json are broken there, or the compression of an earlier block diverged",
-      where);
-}
+// Whether calibration activations stay finite: a NaN or an infinity would spread through every
+// later block, statistic and pass. add() queues one reduction per tensor on its device (a sum:
+// NaN and ±inf carry through it, and finite activations are ~1e30 short of overflowing it);
+// verify() reads them all with one synchronisation and names the first place that failed.
+class FiniteWatch {
+ public:
+  void add(const torch::Tensor& values, std::function<std::string()> where) {
+    flags_.push_back(torch::isfinite(values.sum()));
+    where_.push_back(std::move(where));
+  }
+  void verify() {
+    if (flags_.empty()) return;
+    const torch::Tensor flags = torch::stack(flags_).cpu();
+    flags_.clear();
+    const bool* finite = flags.data_ptr<bool>();
+    for (int64_t i = 0; i < flags.numel(); ++i) {
+      if (finite[i]) continue;
+      fail_user(
+          "{} is not finite (NaN or infinity) on the calibration windows; the checkpoint's "
+          "weights or config.json are broken there, or the compression of an earlier block "
+          "diverged",
+          where_[static_cast<size_t>(i)]());
+    }
+    where_.clear();
+  }
+
+ private:
+  std::vector<torch::Tensor> flags_;
+  std::vector<std::function<std::string()>> where_;
+};
 
 }  // namespace
 
@@ -84,7 +107,8 @@ void check_calibration_fits(const ModelConfig& config, int64_t windows, int64_t 
 }
 
 BlockActivations::BlockActivations(const Model& model, const torch::Tensor& windows,
-                                   torch::ScalarType dtype, int64_t batch_size) {
+                                   torch::ScalarType dtype, int64_t batch_size, bool tf32)
+    : tf32_(tf32) {
   torch::NoGradGuard no_grad;
   const int64_t n = windows.size(0), seqlen = windows.size(1);
   batch_size_ = calibration_batch_size(model.config(), n, seqlen, batch_size);
@@ -96,14 +120,18 @@ BlockActivations::BlockActivations(const Model& model, const torch::Tensor& wind
               calibration_shape(model.config(), n, seqlen, dtype), model.device().str(),
               e.what_without_backtrace(), kCalibrationAdvice);
   }
+  FiniteWatch watch;
   for (int64_t start = 0; start < n; start += batch_size_) {
     const int64_t end = std::min(n, start + batch_size_);
     const torch::Tensor embedded = model.embed(windows.slice(0, start, end).to(model.device()));
-    require_finite(embedded, "the output of the embeddings (" +
-                                 model.family().tensor(model.family().embed_tokens) + ")");
+    watch.add(embedded, [&model] {
+      return "the output of the embeddings (" + model.family().tensor(model.family().embed_tokens) +
+             ")";
+    });
     hidden_.slice(0, start, end).copy_(embedded);
     check_interrupted();
   }
+  watch.verify();
 }
 
 torch::Tensor BlockActivations::batch(int64_t index) const {
@@ -117,16 +145,19 @@ torch::Tensor BlockActivations::batch(int64_t index) const {
 void BlockActivations::run(const Model& model, const DecoderBlock& block, const LinearHook* hook,
                            bool advance) {
   torch::NoGradGuard no_grad;
+  const Tf32Scope precision(tf32_);
+  FiniteWatch watch;
   for (int64_t start = 0; start < windows(); start += batch_size_) {
     const int64_t end = std::min(windows(), start + batch_size_);
     torch::Tensor slot = hidden_.slice(0, start, end);
     torch::Tensor out = model.run_block(block, slot.to(torch::kFloat32), hook);
     if (advance) {
-      require_finite(out, "the output of " + model.family().block_label(block.index));
+      watch.add(out, [&] { return "the output of " + model.family().block_label(block.index); });
       slot.copy_(out);
     }
     check_interrupted();
   }
+  watch.verify();
 }
 
 void BlockActivations::observe(const Model& model, const DecoderBlock& block,
@@ -158,10 +189,13 @@ void BlockActivations::observe_batches(
     const std::vector<std::string>& needed,
     const std::function<void(int64_t, int64_t, int64_t, const LinearHook&)>& forward) {
   torch::NoGradGuard no_grad;
+  const Tf32Scope precision(tf32_);
+  FiniteWatch watch;
   std::vector<std::string> pending;
   const LinearHook until_seen = [&](const std::string& name, const torch::Tensor& input) {
-    require_finite(input, fmt::format("in {}, the input of '{}'",
-                                      model.family().block_label(block.index), name));
+    watch.add(input, [&model, &block, name] {
+      return fmt::format("in {}, the input of '{}'", model.family().block_label(block.index), name);
+    });
     hook(name, input);
     pending.erase(std::remove(pending.begin(), pending.end(), name), pending.end());
     if (pending.empty()) throw NeededInputsSeen{};
@@ -180,6 +214,7 @@ void BlockActivations::observe_batches(
     }
     check_interrupted();
   }
+  watch.verify();
 }
 
 }  // namespace presso

@@ -33,8 +33,10 @@ class BlockActivations {
  public:
   // Embeds `windows` (int64 [N, T]) with `model`; hidden states are stored as `dtype` on the
   // model's device. `batch_size` windows run at a time (0 = chosen from the model's widths).
+  // With `tf32`, the forwards below (and the hooks they call) multiply fp32 matrices in TF32 on a
+  // CUDA device (tf32_scope.h).
   BlockActivations(const Model& model, const torch::Tensor& windows, torch::ScalarType dtype,
-                   int64_t batch_size);
+                   int64_t batch_size, bool tf32 = false);
 
   int64_t windows() const { return hidden_.size(0); }
   int64_t tokens() const { return hidden_.size(0) * hidden_.size(1); }
@@ -46,7 +48,9 @@ class BlockActivations {
 
   // Runs `block` over every window with `hook` on its linears. With `advance`, the outputs
   // replace the stored states (they become the next block's inputs); without, they are dropped
-  // (a statistics-gathering run). Checks for Ctrl-C between batches.
+  // (a statistics-gathering run). Checks for Ctrl-C between batches. Like observe(), it checks
+  // that what it computed is finite once at the end (UserError naming the first place that is
+  // not), so a GPU is never made to wait for the host inside the loop.
   void run(const Model& model, const DecoderBlock& block, const LinearHook* hook, bool advance);
 
   // A statistics run that needs only the inputs of `needed` (linears of `block`): each batch's
@@ -70,6 +74,7 @@ class BlockActivations {
 
   torch::Tensor hidden_;  // [N, T, H]
   int64_t batch_size_;
+  bool tf32_;
 };
 
 }  // namespace presso

@@ -9,9 +9,16 @@ namespace presso {
 BlockSession::BlockSession(const Model& model, DecoderBlock& block, BlockActivations* activations)
     : model_(model), block_(block), activations_(activations), collector_(model.device()) {}
 
-void BlockSession::add_linear(const LinearInfo& info, const GridOptions& grid) {
+void BlockSession::add_linear(const LinearInfo& info, const GridOptions& grid,
+                              torch::ScalarType stored_dtype) {
   Linear* linear = block_.find_linear(info.name);
   if (!linear) fail_internal("block {} has no linear '{}'", block_.index, info.name);
+  // Exact for a weight read from the checkpoint; a packed one dequantized on load may not be.
+  torch::Tensor original = linear->weight.to(stored_dtype, /*non_blocking=*/false, /*copy=*/true);
+  if (!original.to(linear->weight.scalar_type()).equal(linear->weight)) {
+    original = linear->weight.clone();
+  }
+  originals_[info.name] = std::move(original);
   LinearState state;
   state.linear = linear;
   state.info = info;
@@ -136,27 +143,29 @@ void BlockSession::observe_needed(const LinearHook& hook, const std::vector<std:
                                  needed);
     return;
   }
-  // From the block's input; the first module's input is a norm away from it, not worth keeping.
-  std::map<std::string, const ModuleSpec*> by_first_linear;
-  for (size_t i = 1; i < modules.size(); ++i) {
-    by_first_linear[block_.prefix + modules[i].linears.front()] = &modules[i];
+  // From the block's input, keeping the input of the module that holds every needed linear (the
+  // next run for its later linears, down_proj after gate/up, starts there). Only that one: each
+  // kept input is as large as the hidden states, and the first module's input is a norm away
+  // from the block's, not worth keeping.
+  const ModuleSpec* holder = nullptr;
+  for (size_t i = 1; i < modules.size() && !holder; ++i) {
+    if (holds_all(modules[i], needed)) holder = &modules[i];
   }
-  std::map<std::string, ModuleInputs> seen;
+  if (holder) module_inputs_.clear();  // replaced below: never two kept at once
+  ModuleInputs seen;
+  const std::string first_linear = holder ? block_.prefix + holder->linears.front() : "";
   const LinearHook capturing = [&](const std::string& name, const torch::Tensor& input) {
-    auto it = by_first_linear.find(name);
-    if (it != by_first_linear.end()) seen[it->second->name].batches.push_back(input);
+    if (holder && name == first_linear) seen.batches.push_back(input);
     hook(name, input);
   };
   activations_->observe(model_, block_, capturing, needed);
-  for (auto& [name, inputs] : seen) {
-    if (static_cast<int64_t>(inputs.batches.size()) != activations_->batches()) continue;
-    std::vector<torch::Tensor> upstream = upstream_weights(*model_.family().find_module(name));
-    for (auto& weight : upstream) {
-      if (weight.defined()) weight = weight.clone();
-    }
-    inputs.upstream = std::move(upstream);
-    module_inputs_[name] = std::move(inputs);
+  if (!holder || static_cast<int64_t>(seen.batches.size()) != activations_->batches()) return;
+  std::vector<torch::Tensor> upstream = upstream_weights(*holder);
+  for (auto& weight : upstream) {
+    if (weight.defined()) weight = weight.clone();
   }
+  seen.upstream = std::move(upstream);
+  module_inputs_[holder->name] = std::move(seen);
 }
 
 std::vector<torch::Tensor> BlockSession::upstream_weights(const ModuleSpec& module) const {
@@ -262,7 +271,11 @@ torch::Tensor BlockSession::original_weight(const std::string& linear_name) {
   if (!block_.find_linear(linear_name)) {
     fail_internal("original_weight: '{}' is not a linear of block {}", linear_name, block_.index);
   }
-  torch::Tensor weight = model_.load_linear_weight(linear_name).to(device());
+  auto kept = originals_.find(linear_name);
+  torch::Tensor weight =
+      kept != originals_.end()
+          ? kept->second.to(torch::kFloat32, /*non_blocking=*/false, /*copy=*/true)
+          : model_.load_linear_weight(linear_name).to(device());
   if (auto it = in_scales_.find(linear_name); it != in_scales_.end()) {
     weight.mul_(it->second.unsqueeze(0));
   }

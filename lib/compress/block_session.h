@@ -18,8 +18,10 @@ class BlockSession : public PassContext {
   // `activations` may be null (no calibration data): then no statistics and no output errors.
   BlockSession(const Model& model, DecoderBlock& block, BlockActivations* activations);
 
-  // A linear of the block that some pass targets, with the format's grid constraints for it.
-  void add_linear(const LinearInfo& info, const GridOptions& grid);
+  // A linear of the block that some pass targets, with the format's grid constraints for it; its
+  // weight, as yet untouched, is kept for original_weight() as the checkpoint stores it
+  // (`stored_dtype`), or in fp32 where that dtype would not hold it exactly.
+  void add_linear(const LinearInfo& info, const GridOptions& grid, torch::ScalarType stored_dtype);
   // One run of the block gathering, for every pass i, requests[i] on the linears targets[i].
   void gather_statistics(const std::vector<std::vector<std::string>>& targets,
                          const std::vector<StatsRequest>& requests);
@@ -60,7 +62,8 @@ class BlockSession : public PassContext {
     std::vector<torch::Tensor> upstream;
   };
   // A statistics run that stops once every `needed` input was seen, from a module's cached input
-  // when one is still valid; it caches the inputs of the modules after the first that it reaches.
+  // when one is still valid; otherwise from the block's input, then keeping (alone) the input of
+  // the module holding every needed linear.
   void observe_needed(const LinearHook& hook, const std::vector<std::string>& needed);
   // The weights a module's input depends on, in a fixed order (undefined for absent ones).
   std::vector<torch::Tensor> upstream_weights(const ModuleSpec& module) const;
@@ -76,6 +79,7 @@ class BlockSession : public PassContext {
   BlockActivations* activations_;
   std::map<std::string, LinearState> states_;
   std::map<std::string, GridOptions> grids_;
+  std::map<std::string, torch::Tensor> originals_;  // as loaded (add_linear)
   StatisticsCollector collector_;
   // Scales folded into each linear since it was loaded, so that its original weight can be read
   // in the block's current coordinates: columns multiplied by in_scales_, rows by out_scales_.

@@ -1,6 +1,7 @@
 #include "lib/compress/driver.h"
 
 #include <fmt/format.h>
+#include <torch/cuda.h>
 
 #include <algorithm>
 #include <chrono>
@@ -18,7 +19,9 @@
 #include "lib/compress/block_session.h"
 #include "lib/compress/block_writer.h"
 #include "lib/compress/compression_plan.h"
+#include "lib/compress/memory_estimate.h"
 #include "lib/compress/output_error.h"
+#include "lib/compress/overlap.h"
 #include "lib/compress/resume_journal.h"
 #include "lib/eval/runtime.h"
 #include "lib/export/serving.h"
@@ -78,6 +81,7 @@ struct CalibrationRun {
   torch::Tensor windows;
   torch::ScalarType dtype = torch::kFloat32;
   int64_t batch_size = 0;
+  bool tf32 = false;  // the forwards' fp32 products in TF32 (tf32_scope.h)
 };
 
 class CheckpointView : public ModelView {
@@ -112,7 +116,7 @@ class CheckpointView : public ModelView {
     }
     if (last_block < 0) return;
     BlockActivations activations(model_, calibration_.windows, calibration_.dtype,
-                                 calibration_.batch_size);
+                                 calibration_.batch_size, calibration_.tf32);
     const LinearHook hook = [&observers](const std::string& name, const torch::Tensor& input) {
       auto it = observers.find(name);
       if (it != observers.end()) it->second->observe(input);
@@ -152,6 +156,8 @@ struct BlockRun {
   const CompressionPlan& job;
   BlockWriter& writer;
   BlockActivations* activations;  // null without calibration
+  BlockReader& reader;
+  BackgroundTasks& writes;  // the writer's and the journal's work, in block order
   ResumeJournal& journal;
   CompressReport& report;
   const CompressCallbacks& callbacks;
@@ -180,6 +186,15 @@ void add_to_report(const BlockRun& run, const DecoderBlock& block,
   run.report.blocks.push_back(timings);
 }
 
+// Waits for the device's queued work, so that the step's time is its own (a GPU runs ahead).
+void settle(const torch::Device& device) {
+  if (device.is_cuda()) torch::cuda::synchronize(device.index());
+}
+
+int next_block(const Model& model, int index) {
+  return index + 1 < model.num_blocks() ? index + 1 : -1;
+}
+
 // Load, statistics, passes, re-run (advancing the activations), write, record.
 void compress_block(const BlockRun& run, int index) {
   const CompressionPlan& job = run.job;
@@ -189,9 +204,11 @@ void compress_block(const BlockRun& run, int index) {
   };
   BlockTimings timings;
   timings.block = index;
+  const torch::Device device = run.model.device();
   progress("load");
   auto start = Clock::now();
-  DecoderBlock block = run.model.load_block(index);
+  DecoderBlock block = run.reader.take(index, next_block(run.model, index));
+  settle(device);
   timings.load = seconds_since(start);
 
   BlockSession session(run.model, block, run.activations);
@@ -200,7 +217,7 @@ void compress_block(const BlockRun& run, int index) {
     auto it = job.selected.find(linear.name);
     if (it == job.selected.end()) continue;
     const torch::ScalarType dtype = run.writer.weight_dtype(linear);
-    session.add_linear(it->second->linear, format_grid_options(run.options.format, dtype));
+    session.add_linear(it->second->linear, format_grid_options(run.options.format, dtype), dtype);
     for (size_t selected : it->second->passes) targets[selected].push_back(linear.name);
   }
   std::vector<StatsRequest> requests;
@@ -213,6 +230,7 @@ void compress_block(const BlockRun& run, int index) {
   progress("statistics");
   start = Clock::now();
   session.gather_statistics(gathered, requests);
+  settle(device);
   timings.statistics = seconds_since(start);
 
   start = Clock::now();
@@ -221,17 +239,14 @@ void compress_block(const BlockRun& run, int index) {
     session.run_pass(*job.passes[pass_index], targets[pass_index]);
     check_interrupted();
   }
+  settle(device);
   timings.passes = seconds_since(start);
 
   progress("re-run");
   start = Clock::now();
   OutputErrorMeter meter = session.advance_activations();
+  settle(device);
   timings.rerun = seconds_since(start);
-
-  progress("write");
-  start = Clock::now();
-  run.writer.write_block(block, session.states());
-  timings.write = seconds_since(start);
 
   std::vector<LayerReport> layers;
   for (const auto& linear : block.linears) {
@@ -241,7 +256,18 @@ void compress_block(const BlockRun& run, int index) {
     for (size_t selected : it->second->passes) passes.push_back(job.recipe.passes[selected].pass);
     layers.push_back(layer_report(session.states().at(linear.name), passes, meter));
   }
-  run.journal.record(block, session.states(), layers, timings);
+
+  // Written from a host copy, in the background with --overlap-io; the time counted is what the
+  // block waited for (the copy, and the previous block's write still running).
+  progress("write");
+  start = Clock::now();
+  auto host = std::make_shared<const HostBlock>(host_copy(block, session.states()));
+  run.writes.wait();
+  timings.write = seconds_since(start);
+  run.writes.submit([&writer = run.writer, &journal = run.journal, host, layers, timings] {
+    writer.write_block(host->block, host->states);
+    journal.record(host->block, host->states, layers, timings);
+  });
   add_to_report(run, block, layers, timings);
 }
 
@@ -250,9 +276,11 @@ void compress_block(const BlockRun& run, int index) {
 void replay_block(const BlockRun& run, int index) {
   report_progress(run.callbacks, run.model, CompressProgress::Stage::kBlockStep, index,
                   "replay from the resume journal");
-  DecoderBlock block = run.model.load_block(index);
+  DecoderBlock block = run.reader.take(index, next_block(run.model, index));
   const RecordedBlock recorded = run.journal.restore(block);
-  run.writer.write_block(block, recorded.states);
+  auto host = std::make_shared<const HostBlock>(host_copy(block, recorded.states));
+  run.writes.submit(
+      [&writer = run.writer, host] { writer.write_block(host->block, host->states); });
   if (run.activations) run.activations->run(run.model, block, nullptr, /*advance=*/true);
   add_to_report(run, block, recorded.layers, recorded.timings);
 }
@@ -275,6 +303,9 @@ PreparedJob prepare_job(const CompressOptions& options, const PassRegistry& regi
                                          !options.calibration.path.empty());
   std::string serving =
       plan_serving_report(options.format, model, job.stored, options.strict_serving);
+  if (device.is_cuda()) {
+    check_device_fits(estimate_memory(options, job, model), device.str(), device_memory(device));
+  }
   return {std::move(model), std::move(job), std::move(serving)};
 }
 
@@ -323,31 +354,38 @@ CompressReport compress_model(const CompressOptions& options, const PassRegistry
   // Before prepare: a pass deciding across layers may run the windows through the dense model.
   const CalibrationRun calibration{calibration_windows(options, model),
                                    options.bf16_activations ? torch::kBFloat16 : torch::kFloat32,
-                                   options.batch_size};
+                                   options.batch_size, device.is_cuda() && !options.fp32_matmul};
   const torch::Tensor& windows = calibration.windows;
   prepare_passes(job, model, calibration);
   std::unique_ptr<BlockActivations> activations;
   if (windows.defined()) {
     activations = std::make_unique<BlockActivations>(model, windows, calibration.dtype,
-                                                     calibration.batch_size);
+                                                     calibration.batch_size, calibration.tf32);
   }
   model.release_outer();  // the embeddings are not needed again; the writer re-reads them raw
   block_writer.write_outer();
 
   CompressReport report;
-  const BlockRun run{options,           model,   job,    block_writer,
-                     activations.get(), journal, report, callbacks};
+  const bool overlap = options.overlap_io == OverlapIo::kOn ||
+                       (options.overlap_io == OverlapIo::kAuto && device.is_cuda());
+  BlockReader reader(model, overlap);
+  BackgroundTasks writes(overlap);
+  const BlockRun run{options, model,  job,     block_writer, activations.get(),
+                     reader,  writes, journal, report,       callbacks};
   try {
+    const int recorded = journal.recorded_blocks();
     for (int index = 0; index < model.num_blocks(); ++index) {
       check_interrupted();
-      if (index < journal.recorded_blocks()) {
+      if (index < recorded) {
         replay_block(run, index);
       } else {
         compress_block(run, index);
       }
       report_progress(callbacks, model, CompressProgress::Stage::kBlockDone, index);
     }
+    writes.wait();
   } catch (const Interrupted&) {
+    writes.wait_quietly();  // the journal then holds every block whose write finished
     if (journal.recorded_blocks() == 0) {
       journal.remove();
       throw;
@@ -359,6 +397,7 @@ CompressReport compress_model(const CompressOptions& options, const PassRegistry
         ResumeJournal::directory_for(options.output_dir), journal.recorded_blocks() + 1));
   } catch (...) {
     // A failed run leaves nothing behind; only a stopped one (Ctrl-C, a kill) can be resumed.
+    writes.wait_quietly();
     journal.remove();
     throw;
   }

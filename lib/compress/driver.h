@@ -23,6 +23,10 @@
 
 namespace presso {
 
+// Whether the next block is read, and the finished one written, on threads of their own while a
+// block computes (overlap.h); auto: on a GPU.
+enum class OverlapIo { kAuto, kOn, kOff };
+
 struct CompressOptions {
   std::string model_dir;
   std::string recipe_path;
@@ -47,6 +51,9 @@ struct CompressOptions {
   uint64_t seed = 0;
   std::string device = "cpu";
   bool bf16_activations = false;
+  // On a GPU, the calibration forwards and statistics in full fp32 instead of TF32 (tf32_scope.h).
+  bool fp32_matmul = false;
+  OverlapIo overlap_io = OverlapIo::kAuto;
   int64_t batch_size = 0;  // windows per block run; 0 = from the model's widths
 };
 

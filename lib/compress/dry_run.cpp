@@ -9,19 +9,13 @@
 
 #include "lib/common/system_memory.h"
 #include "lib/compress/activations.h"
+#include "lib/compress/memory_estimate.h"
 #include "lib/export/formats.h"
 #include "lib/io/safetensors.h"
 
 namespace presso {
 namespace {
 
-// Fitted to the measured peaks of the fixture models (docs/benchmarks.md, "Dry-run memory"):
-// what one batch's intermediates cost beyond window_intermediate_bytes() counts them (the
-// allocator's slack and the hooks' copies).
-constexpr double kBatchSlack = 1.3;
-// The checkpoint's pages are released once each tensor is copied out (SafetensorsFile), so the
-// file-backed share of RSS stays near this on large checkpoints (docs/benchmarks.md, issue 4).
-constexpr double kMappedPagesCap = 128.0 * (1 << 20);
 // A checkpoint read at this rate, for the time estimate.
 constexpr double kReadBytesPerSecond = 1e9;
 
@@ -66,42 +60,6 @@ double stored_linear_bytes(const LinearPlan& plan, OutputFormat format, double w
   }
   return elements * weight_bytes;
 }
-
-struct BlockShape {
-  double parameters = 0;
-  double statistics_bytes = 0;  // XᵀX per distinct input width of the targeted linears, fp32
-  double solver_flops = 0;      // factor and sweep of the linears whose passes want XᵀX
-  double hessian_flops = 0;     // per token: accumulating those XᵀX
-};
-
-BlockShape block_shape(const CompressionPlan& job, int block_index, const Model& model) {
-  BlockShape shape;
-  std::set<std::pair<int64_t, std::string>> inputs;  // (width, module) seen
-  const std::string prefix = model.family().block_name(block_index);
-  for (const auto& layer : job.plan.layers) {
-    const LinearInfo& linear = layer.linear;
-    if (linear.name.rfind(prefix, 0) != 0) continue;
-    const double out = static_cast<double>(linear.out_features);
-    const double in = static_cast<double>(linear.in_features);
-    shape.parameters += out * in;
-    auto selected = job.selected.find(linear.name);
-    if (selected == job.selected.end()) continue;
-    bool hessian = false;
-    bool vectors = false;  // per-channel sums (AWQ, Wanda)
-    for (size_t pass : selected->second->passes) {
-      hessian |= job.passes[pass]->wants().hessian;
-      vectors |= job.passes[pass]->wants().any();
-    }
-    if (vectors) shape.statistics_bytes += 4.0 * in;
-    if (!hessian) continue;
-    shape.statistics_bytes += 4.0 * in * in;
-    shape.solver_flops += 2.0 * out * in * in + in * in * in;
-    shape.hessian_flops += 2.0 * in * in;
-  }
-  return shape;
-}
-
-double file_bytes(const Model& model) { return static_cast<double>(model.tensors().total_bytes()); }
 
 std::string mib(double bytes) { return fmt::format("{:.0f} MiB", bytes / (1 << 20)); }
 
@@ -149,8 +107,7 @@ DryRun dry_run_compress(const CompressOptions& options, const PassRegistry& regi
     run.output_bytes += row.stored_bytes;
     run.layers.push_back(std::move(row));
   }
-  const double source_bytes = file_bytes(model);
-  const double others = source_bytes - linear_source_bytes;  // embeddings, norms, biases
+  const double others = file_bytes(model) - linear_source_bytes;  // embeddings, norms, biases
   // The other tensors converted as the format says (from the embedding's stored dtype).
   const double source_element = static_cast<double>(st_dtype_size(
       model.tensors().info(model.family().tensor(model.family().embed_tokens)).dtype));
@@ -158,54 +115,24 @@ DryRun dry_run_compress(const CompressOptions& options, const PassRegistry& regi
       model_dtype ? others * c10::elementSize(*model_dtype) / source_element : others;
 
   // Memory.
-  const bool calibrated = !options.calibration.path.empty();
-  const double tokens =
-      calibrated ? static_cast<double>(options.nsamples) * static_cast<double>(options.seqlen) : 0;
-  const double hidden = static_cast<double>(config.hidden_size);
-  const double activation_size = options.bf16_activations ? 2.0 : 4.0;
-  bool gathers = false;
-  double kept_copies = 0;  // hidden-state-sized fp32 copies per token the passes keep
-  for (const auto& pass : job.passes) {
-    gathers |= pass->wants().any();
-    kept_copies = std::max(kept_copies, pass->dry_run_cost().kept_activation_copies);
-  }
+  const MemoryEstimate memory = estimate_memory(options, job, model);
+  run.batch_size = memory.batch_size;
+  run.host_parts = memory.host_parts;
+  run.device_parts = memory.device_parts;
+  run.peak_host_bytes = memory.host_bytes();
+  run.peak_device_bytes = memory.device_bytes();
   BlockShape block;
   for (int index = 0; index < model.num_blocks(); ++index) {
     const BlockShape shape = block_shape(job, index, model);
     block.parameters = std::max(block.parameters, shape.parameters);
-    block.statistics_bytes = std::max(block.statistics_bytes, shape.statistics_bytes);
     block.solver_flops += shape.solver_flops;
     block.hessian_flops += shape.hessian_flops;
   }
-  run.batch_size = calibrated ? calibration_batch_size(config, options.nsamples, options.seqlen,
-                                                       options.batch_size)
-                              : 0;
-  const double embeddings = static_cast<double>(config.vocab_size) * hidden * 4.0;
-  // The hidden states, and the inputs of the block's later modules (the attention's output and
-  // the MLP's input) kept for the true-sequential re-collections.
-  const double states = tokens * (hidden * activation_size + (gathers ? 2.0 * hidden * 4.0 : 0) +
-                                  kept_copies * hidden * 4.0);
-  const double batch = calibrated ? kBatchSlack * static_cast<double>(run.batch_size) *
-                                        window_intermediate_bytes(config, options.seqlen)
-                                  : 0;
-  std::vector<MemoryPart> compute = {
-      {"hidden states and kept module inputs", states},
-      {fmt::format("one batch's intermediates ({} windows)", run.batch_size), batch},
-      {"one block's weights (fp32) and their originals (as stored)",
-       block.parameters * (4.0 + source_element)},
-      {"one block's statistics", block.statistics_bytes}};
-  run.host_parts = {{"presso with the checkpoint open (measured now)",
-                     static_cast<double>(process_memory_bytes("VmRSS").value_or(0))},
-                    {"checkpoint pages read", std::min(source_bytes, kMappedPagesCap)},
-                    {"embeddings (fp32, while the windows are embedded)", embeddings},
-                    {"token windows", tokens * 8.0}};
-  if (device.is_cpu()) {
-    run.host_parts.insert(run.host_parts.end(), compute.begin(), compute.end());
-  } else {
-    run.device_parts = compute;
-  }
-  for (const auto& part : run.host_parts) run.peak_host_bytes += part.bytes;
-  for (const auto& part : run.device_parts) run.peak_device_bytes += part.bytes;
+  const bool calibrated = !options.calibration.path.empty();
+  const double tokens =
+      calibrated ? static_cast<double>(options.nsamples) * static_cast<double>(options.seqlen) : 0;
+  const double hidden = static_cast<double>(config.hidden_size);
+  const double source_bytes = file_bytes(model);
 
   // Time: the block forwards (statistics, re-run, true-sequential re-collections), the XᵀX
   // accumulations and solvers, at the matrix rate measured here; reading and writing the

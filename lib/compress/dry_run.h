@@ -4,12 +4,9 @@
 // front is checked (recipe, plan, format, --seqlen, calibration memory, output paths), so a dry
 // run that passes means the real one starts.
 //
-// The memory estimate adds, to what the process holds once the checkpoint is open (measured, so
-// LibTorch's and the allocator's own share is counted as it is on this machine), the parts the
-// run allocates — the calibration windows and hidden states with the copies the passes keep,
-// one batch's intermediates, one block's weights and statistics, the embeddings while the windows
-// are embedded, the checkpoint's pages read — with coefficients fitted to the measured peaks of
-// the fixture models (docs/benchmarks.md; a test holds them within 25 %).
+// The memory estimate (memory_estimate.h) adds, to what the process holds once the checkpoint is
+// open (measured, so LibTorch's and the allocator's own share is counted as it is on this
+// machine), the parts the run allocates.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +15,7 @@
 #include <vector>
 
 #include "lib/compress/driver.h"
+#include "lib/compress/memory_estimate.h"
 #include "lib/compress/pass.h"
 #include "lib/quant/scheme.h"
 
@@ -33,11 +31,6 @@ struct DryRunLayer {
   bool lowrank = false;
   bool tied = false;         // lm_head sharing the embedding's tensor
   double stored_bytes = 0;  // in the output format, adapter aside
-};
-
-struct MemoryPart {
-  std::string what;
-  double bytes = 0;
 };
 
 struct DryRun {

@@ -95,6 +95,7 @@ nlohmann::json resume_identity(const CompressOptions& options, const Model& mode
       {"seed", options.seed},
       {"device", options.device},
       {"bf16_activations", options.bf16_activations},
+      {"fp32_matmul", options.fp32_matmul},
       {"batch_size", options.batch_size},
       {"presso_commit", build_commit()}};
 }
@@ -200,7 +201,9 @@ void ResumeJournal::record(const DecoderBlock& block,
       tensors.emplace_back(linear.name + ".scale", quant.scale);
       tensors.emplace_back(linear.name + ".zero_point", quant.zero_point);
       if (quant.g_idx) tensors.emplace_back(linear.name + ".g_idx", *quant.g_idx);
-      weight_from_codes = linear.weight.equal(dequantize(quant));
+      // A host copy leaves the weight behind when the codes give it (overlap.h).
+      weight_from_codes = !linear.weight.defined() ||
+                          linear.weight.equal(dequantize(quant).to(linear.weight.device()));
     }
     quantized[linear.name]["weight_from_codes"] = weight_from_codes;
     if (!weight_from_codes) tensors.emplace_back(linear.name + ".weight", linear.weight);

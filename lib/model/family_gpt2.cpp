@@ -52,7 +52,7 @@ torch::Tensor gpt2_attention(const BlockContext& ctx, const DecoderBlock& b, con
   double scale = c.scale_attn_weights ? 1.0 / std::sqrt(c.head_dim) : 1.0;
   if (c.scale_attn_by_inverse_layer_idx) scale /= static_cast<double>(b.index + 1);
   const auto& mask = ctx.cache.mask(seq, 0, h.device());
-  auto attn = causal_attention(heads(qkv[0]), heads(qkv[1]), heads(qkv[2]), mask, scale);
+  auto attn = causal_attention(heads(qkv[0]), heads(qkv[1]), heads(qkv[2]), mask, scale, 0);
   return run_linear(b.linear("attn.c_proj"), attn, hook);
 }
 

@@ -108,8 +108,9 @@ torch::Tensor llama_attention(const BlockContext& ctx, const DecoderBlock& b,
   const auto& cos_sin = ctx.cache.rope(seq, h.device());
   q = apply_rope(q.transpose(1, 2), cos_sin.first, cos_sin.second);
   k = apply_rope(k.transpose(1, 2), cos_sin.first, cos_sin.second);
-  const auto& mask = ctx.cache.mask(seq, c.sliding_windows[b.index], h.device());
-  auto attn = causal_attention(q, k, v.transpose(1, 2), mask, 1.0 / std::sqrt(c.head_dim));
+  const int64_t window = c.sliding_windows[b.index];
+  const auto& mask = ctx.cache.mask(seq, window, h.device());
+  auto attn = causal_attention(q, k, v.transpose(1, 2), mask, 1.0 / std::sqrt(c.head_dim), window);
   return run_linear(b.linear("self_attn.o_proj"), attn, hook);
 }
 

@@ -54,7 +54,7 @@ torch::Tensor opt_attention(const BlockContext& ctx, const DecoderBlock& b, cons
     return t.view({batch, seq, c.num_heads, c.head_dim}).transpose(1, 2);
   };
   const auto& mask = ctx.cache.mask(seq, 0, h.device());
-  auto attn = causal_attention(heads(q), heads(k), heads(v), mask, 1.0);
+  auto attn = causal_attention(heads(q), heads(k), heads(v), mask, 1.0, 0);
   return run_linear(b.linear("self_attn.out_proj"), attn, hook);
 }
 

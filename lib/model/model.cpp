@@ -67,40 +67,44 @@ Model Model::open(const std::string& dir) {
 }
 
 torch::Tensor Model::load_tensor(const std::string& name, const std::vector<int64_t>& shape,
-                                 const std::string& needed_by) const {
+                                 const std::string& needed_by,
+                                 std::optional<torch::Device> device) const {
   if (!store_.contains(name)) {
     fail_user("{}: tensor '{}' ({}) is missing from the checkpoint", dir_, name, needed_by);
   }
   const TensorInfo& info = store_.info(name);
   if (info.shape != shape)
     fail_user("{}: {} ({})", dir_, shape_mismatch(name, info.shape, shape), needed_by);
-  return store_.load(name, torch::kFloat32).to(device_);
+  return store_.load(name, torch::kFloat32).to(device.value_or(device_));
 }
 
 Linear Model::load_linear(const LinearSpec& spec, const std::string& prefix,
-                          const std::string& needed_by) const {
+                          const std::string& needed_by, std::optional<torch::Device> device) const {
   Linear linear;
   linear.name = prefix + spec.name;
   if (packed_.is_packed(linear.name, store_)) {
     // Packed layouts are defined on [out, in], Conv1D or not; stored_transposed still tells a
     // dense writer how the source stored it.
-    linear.weight = packed_.load_dequantized(linear.name, store_, spec.out, spec.in).to(device_);
+    linear.weight = packed_.load_dequantized(linear.name, store_, spec.out, spec.in)
+                        .to(device.value_or(device_));
     linear.stored_transposed = spec.conv1d;
   } else {
-    linear.weight = load_tensor(linear.name + ".weight", stored_weight_shape(spec), needed_by);
+    linear.weight =
+        load_tensor(linear.name + ".weight", stored_weight_shape(spec), needed_by, device);
     if (spec.conv1d) linear.weight = linear.weight.t().contiguous();
     linear.stored_transposed = spec.conv1d;
   }
-  if (spec.bias) linear.bias = load_tensor(linear.name + ".bias", {spec.out}, needed_by);
+  if (spec.bias) linear.bias = load_tensor(linear.name + ".bias", {spec.out}, needed_by, device);
   return linear;
 }
 
-Norm Model::load_norm(const NormSpec& spec, const std::string& prefix,
-                      const std::string& needed_by) const {
+Norm Model::load_norm(const NormSpec& spec, const std::string& prefix, const std::string& needed_by,
+                      std::optional<torch::Device> device) const {
   Norm norm;
   norm.name = prefix + spec.name;
-  if (spec.has_weight) norm.weight = load_tensor(norm.name + ".weight", {spec.dim}, needed_by);
-  if (spec.has_bias) norm.bias = load_tensor(norm.name + ".bias", {spec.dim}, needed_by);
+  if (spec.has_weight)
+    norm.weight = load_tensor(norm.name + ".weight", {spec.dim}, needed_by, device);
+  if (spec.has_bias) norm.bias = load_tensor(norm.name + ".bias", {spec.dim}, needed_by, device);
   return norm;
 }
 
@@ -170,7 +174,9 @@ torch::Tensor Model::embed(const torch::Tensor& input_ids) const {
   return x;
 }
 
-DecoderBlock Model::load_block(int index) const {
+DecoderBlock Model::load_block(int index) const { return load_block(index, device_); }
+
+DecoderBlock Model::load_block(int index, torch::Device device) const {
   if (index < 0 || index >= num_blocks()) {
     fail_internal("block index {} out of range [0, {})", index, num_blocks());
   }
@@ -179,9 +185,9 @@ DecoderBlock Model::load_block(int index) const {
   block.prefix = spec_.block_name(index);
   const std::string what = fmt::format("block {}", index);
   for (const auto& norm : spec_.block_norms)
-    block.norms.push_back(load_norm(norm, block.prefix, what));
+    block.norms.push_back(load_norm(norm, block.prefix, what, device));
   for (const auto& linear : spec_.block_linears)
-    block.linears.push_back(load_linear(linear, block.prefix, what));
+    block.linears.push_back(load_linear(linear, block.prefix, what, device));
   for (auto& linear : block.linears) {
     auto path = lowrank_paths_.find(linear.name);
     if (path == lowrank_paths_.end()) continue;
@@ -191,7 +197,7 @@ DecoderBlock Model::load_block(int index) const {
                 linear.name, path->second.b.size(0), path->second.b.size(1), path->second.a.size(0),
                 path->second.a.size(1), linear.weight.size(0), linear.weight.size(1));
     }
-    linear.lowrank = LowRankPair{path->second.a.to(device_), path->second.b.to(device_)};
+    linear.lowrank = LowRankPair{path->second.a.to(device), path->second.b.to(device)};
   }
   return block;
 }

@@ -56,6 +56,8 @@ class Model {
   // dequantized) onto device(). UserError naming the tensor if one is missing or has the wrong
   // shape.
   DecoderBlock load_block(int index) const;
+  // The same on `device` instead of the model's (a block read ahead on the host).
+  DecoderBlock load_block(int index, torch::Device device) const;
   // hidden [B, T, H] -> [B, T, H]; `hook` (optional) sees every linear's input first.
   torch::Tensor run_block(const DecoderBlock& block, const torch::Tensor& hidden,
                           const LinearHook* hook = nullptr) const;
@@ -132,12 +134,15 @@ class Model {
   int64_t embed_dim() const;
   const Outer& outer() const;
   const torch::Tensor& lm_head_weight() const;
+  // On the model's device, or on `device`.
   torch::Tensor load_tensor(const std::string& name, const std::vector<int64_t>& shape,
-                            const std::string& needed_by) const;
+                            const std::string& needed_by,
+                            std::optional<torch::Device> device = std::nullopt) const;
   Linear load_linear(const LinearSpec& spec, const std::string& prefix,
-                     const std::string& needed_by) const;
-  Norm load_norm(const NormSpec& spec, const std::string& prefix,
-                 const std::string& needed_by) const;
+                     const std::string& needed_by,
+                     std::optional<torch::Device> device = std::nullopt) const;
+  Norm load_norm(const NormSpec& spec, const std::string& prefix, const std::string& needed_by,
+                 std::optional<torch::Device> device = std::nullopt) const;
   torch::Tensor apply_norm(const NormSpec& spec, const Norm& norm, const torch::Tensor& x) const;
 
   std::string dir_;

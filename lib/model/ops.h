@@ -49,8 +49,10 @@ torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos,
 
 // Scaled dot-product attention with an additive mask and grouped-query heads (head h reads kv
 // head h / (heads / kv_heads), as transformers' repeat_kv). q [B, H, T, d], k/v [B, KV, T, d],
-// mask [T, T]; returns [B, T, H * d]. Softmax once per batch chunk over [.., T, T].
+// mask [T, T] (AttentionCache::mask with `window`, 0 for none); returns [B, T, H * d]. Softmax
+// once per batch chunk over [.., T, T].
 torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k,
-                               const torch::Tensor& v, const torch::Tensor& mask, double scale);
+                               const torch::Tensor& v, const torch::Tensor& mask, double scale,
+                               int64_t window);
 
 }  // namespace presso

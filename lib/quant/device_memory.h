@@ -1,0 +1,22 @@
+// The memory of a CUDA device as its driver reports it. It lives in lib/quant, the layer built
+// against the CUDA runtime when presso has CUDA kernels (CMakeLists.txt); elsewhere there is no
+// CUDA device to ask.
+#pragma once
+
+#include <torch/types.h>
+
+#include <cstdint>
+#include <optional>
+
+namespace presso {
+
+struct DeviceMemory {
+  uint64_t free_bytes = 0;
+  uint64_t total_bytes = 0;
+};
+
+// Free and total memory of `device` now (what LibTorch's allocator has cached counts as used);
+// nullopt for a CPU, or a build without the CUDA runtime.
+std::optional<DeviceMemory> device_memory(const torch::Device& device);
+
+}  // namespace presso

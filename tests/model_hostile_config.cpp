@@ -7,6 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "lib/common/errors.h"
 #include "lib/io/safetensors.h"
@@ -94,4 +95,43 @@ TEST_CASE("a quantization_config target regex that backtracks is refused naming 
   CHECK_THAT(user_error_of([&] { packed.is_packed("model.layers.0.self_attn.q_proj", store); }),
              Contains("m/config.json") && Contains("re:(.+)+[xz]") &&
                  Contains("backtracks catastrophically"));
+}
+
+TEST_CASE("widths and group sizes beyond int in quantization_config are refused unwrapped",
+          "[unit]") {
+  const int64_t wraps_to_4 = (int64_t{1} << 32) + 4, wraps_to_128 = (int64_t{1} << 32) + 128;
+  const json ct_weights = {{"num_bits", 4},
+                           {"type", "int"},
+                           {"symmetric", true},
+                           {"strategy", "group"},
+                           {"group_size", 128}};
+  struct Case {
+    json quantization;
+    std::string key;
+  };
+  std::vector<Case> cases;
+  for (const char* key : {"num_bits", "group_size"}) {
+    json weights = ct_weights;
+    weights[key] = std::string(key) == "num_bits" ? wraps_to_4 : wraps_to_128;
+    cases.push_back(
+        {{{"quant_method", "compressed-tensors"},
+          {"format", "pack-quantized"},
+          {"config_groups", {{"group_0", {{"targets", {"Linear"}}, {"weights", weights}}}}}},
+         key});
+  }
+  for (const char* key : {"bits", "group_size"}) {
+    json gptq = {{"quant_method", "gptq"}, {"bits", 4}, {"group_size", 128}};
+    gptq[key] = std::string(key) == "bits" ? wraps_to_4 : wraps_to_128;
+    cases.push_back({gptq, key});
+    json awq = {{"quant_method", "awq"}, {"bits", 4}, {"group_size", 128}};
+    awq[key] = gptq[key];
+    cases.push_back({awq, key});
+  }
+  for (const auto& c : cases) {
+    INFO(c.quantization.dump());
+    CHECK_THAT(user_error_of([&] {
+                 presso::PackedWeights::parse(c.quantization.dump(), "m/config.json", "bfloat16");
+               }),
+               Contains("m/config.json") && Contains(c.key) && Contains("out of range"));
+  }
 }

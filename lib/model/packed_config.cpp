@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "lib/common/errors.h"
@@ -44,6 +45,17 @@ void refuse_unless_empty(ConfigReader& r, const json& object, const std::string&
     return;
   }
   r.problem(key, why);
+}
+
+// config.json's integer under `key` as an int; beyond int's range it is a problem (not wrapped:
+// 2^32 + 4 bits would read as 4), and `stand_in`, a value the later checks accept, is returned so
+// that the problem is listed once.
+int as_int(ConfigReader& r, const std::string& key, int64_t value, int stand_in) {
+  if (value >= std::numeric_limits<int>::min() && value <= std::numeric_limits<int>::max()) {
+    return static_cast<int>(value);
+  }
+  r.problem(key, fmt::format("{} is out of range", value));
+  return stand_in;
 }
 
 }  // namespace
@@ -93,7 +105,7 @@ struct PackedWeights::ConfigParser {
     const json& raw_weights = raw.at("weights");
     const std::string type = w->string_or("type", "int");
     if (type != "int") w->problem("type", fmt::format("'{}' is not supported (only int)", type));
-    group.scheme.bits = static_cast<int>(w->int_or("num_bits", 8));
+    group.scheme.bits = as_int(*w, "num_bits", w->int_or("num_bits", 8), 4);
     group.scheme.symmetric = w->bool_or("symmetric", true);
     // QuantizationArgs infers a missing strategy from group_size (quant_args.py).
     const std::optional<int64_t> group_size = w->optional_int("group_size");
@@ -104,7 +116,7 @@ struct PackedWeights::ConfigParser {
       if (!group_size || *group_size <= 0) {
         w->problem("group_size", "strategy 'group' needs a positive group_size");
       }
-      group.scheme.group_size = static_cast<int>(group_size.value_or(128));
+      group.scheme.group_size = as_int(*w, "group_size", group_size.value_or(128), 128);
     } else if (strategy == "channel") {
       group.scheme.group_size = -1;
     } else {
@@ -208,8 +220,8 @@ struct PackedWeights::ConfigParser {
     if (q.bool_or("is_marlin_format", false)) {
       q.problem("is_marlin_format", "marlin-packed GPTQ checkpoints are not supported");
     }
-    packed.scheme_.bits = static_cast<int>(q.required_int("bits"));
-    packed.scheme_.group_size = static_cast<int>(q.required_int("group_size"));
+    packed.scheme_.bits = as_int(q, "bits", q.required_int("bits"), 4);
+    packed.scheme_.group_size = as_int(q, "group_size", q.required_int("group_size"), 128);
     packed.scheme_.symmetric = q.bool_or("sym", true);
     packed.desc_act_ = q.bool_or("desc_act", false);
     const int bits = packed.scheme_.bits;
@@ -241,8 +253,8 @@ struct PackedWeights::ConfigParser {
     const std::string bits_key = q.has("bits") || !q.has("w_bit") ? "bits" : "w_bit";
     const std::string group_key =
         q.has("group_size") || !q.has("q_group_size") ? "group_size" : "q_group_size";
-    packed.scheme_.bits = static_cast<int>(q.required_int(bits_key));
-    packed.scheme_.group_size = static_cast<int>(q.required_int(group_key));
+    packed.scheme_.bits = as_int(q, bits_key, q.required_int(bits_key), 4);
+    packed.scheme_.group_size = as_int(q, group_key, q.required_int(group_key), 128);
     packed.scheme_.symmetric = !q.bool_or("zero_point", true);
     if (q.has(bits_key) && packed.scheme_.bits != 4) {
       q.problem(bits_key,

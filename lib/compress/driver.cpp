@@ -287,6 +287,11 @@ void replay_block(const BlockRun& run, int index) {
 
 }  // namespace
 
+bool overlaps_io(const CompressOptions& options, const torch::Device& device) {
+  return options.overlap_io == OverlapIo::kOn ||
+         (options.overlap_io == OverlapIo::kAuto && device.is_cuda());
+}
+
 PreparedJob prepare_job(const CompressOptions& options, const PassRegistry& registry) {
   check_output_paths({{"-o", options.output_dir}, {"--dense-copy", options.dense_output_dir}},
                      {{"the model", options.model_dir}});
@@ -366,8 +371,7 @@ CompressReport compress_model(const CompressOptions& options, const PassRegistry
   block_writer.write_outer();
 
   CompressReport report;
-  const bool overlap = options.overlap_io == OverlapIo::kOn ||
-                       (options.overlap_io == OverlapIo::kAuto && device.is_cuda());
+  const bool overlap = overlaps_io(options, device);
   BlockReader reader(model, overlap);
   BackgroundTasks writes(overlap);
   const BlockRun run{options, model,  job,     block_writer, activations.get(),

@@ -82,6 +82,9 @@ struct PreparedJob {
 };
 PreparedJob prepare_job(const CompressOptions& options, const PassRegistry& registry);
 
+// Whether the run overlaps its block I/O with the computation on `device` (options.overlap_io).
+bool overlaps_io(const CompressOptions& options, const torch::Device& device);
+
 // Runs the whole job and returns its report (to_json() is presso_report.json). UserError (before
 // any work) for a bad recipe, a plan the format cannot store, bad calibration input, a --seqlen
 // beyond the model's positions, tensors whose shapes disagree with config.json, or outputs that

@@ -90,8 +90,7 @@ MemoryEstimate estimate_memory(const CompressOptions& options, const Compression
       model.tensors().info(model.family().tensor(model.family().embed_tokens)).dtype));
   const double embeddings = static_cast<double>(config.vocab_size) * hidden * 4.0;
   const torch::Device device = model.device();
-  const bool read_ahead = options.overlap_io == OverlapIo::kOn ||
-                          (options.overlap_io == OverlapIo::kAuto && device.is_cuda());
+  const bool read_ahead = overlaps_io(options, device);
   // The hidden states, and the one module input kept for the true-sequential re-collections.
   const double states = tokens * (hidden * activation_size + (gathers ? hidden * 4.0 : 0) +
                                   kept_copies * hidden * 4.0);

@@ -1,6 +1,8 @@
 // The block-wise driver on the shipped model: what passes see, what the output holds, and every
 // way a job is refused before work starts.
 #include <ATen/Context.h>
+#include <fmt/format.h>
+#include <torch/cuda.h>
 
 #include <csignal>
 #include <filesystem>
@@ -8,10 +10,12 @@
 #include <map>
 #include <set>
 
+#include "calibration/linear_statistics.h"
 #include "lib/common/errors.h"
 #include "lib/common/files.h"
 #include "lib/common/interrupt.h"
 #include "lib/compress/memory_estimate.h"
+#include "lib/compress/report.h"
 #include "lib/compress/resume_journal.h"
 #include "lib/compress/tf32_scope.h"
 #include "lib/recipe/option_groups.h"
@@ -67,6 +71,35 @@ class RecordingPass : public Pass {
   Observations* seen_;
   bool resequence_;
   bool sequential_;
+};
+
+// Re-collects block 1's MLP inputs in GPTQ's true-sequential order — gate/up (which keeps the
+// MLP's input), then down_proj (from that kept input) — after scaling the norm before the MLP by
+// `norm_scale`; and, for comparison, down_proj's XᵀX from whole-block forwards.
+struct KeptInputRun {
+  float norm_scale = 1;
+  torch::Tensor from_kept, from_block;  // down_proj's XᵀX, on the host
+};
+
+class KeptInputPass : public Pass {
+ public:
+  explicit KeptInputPass(KeptInputRun* run) : run_(run) {}
+  StatsRequest wants() const override { return {true, false, false}; }
+  bool true_sequential() const override { return true; }
+  void run(PassContext& context) override {
+    const std::string mlp = context.block().prefix + "mlp.";
+    context.block().norm("post_attention_layernorm").weight.mul_(run_->norm_scale);
+    context.recollect({mlp + "gate_proj", mlp + "up_proj"}, {true, false, false});
+    context.recollect({mlp + "down_proj"}, {true, false, false});
+    run_->from_kept = context.statistics(mlp + "down_proj").xtx().cpu();
+    LinearStatistics whole({true, false, false}, context.device());
+    for (int64_t i = 0; i < context.calibration_batches(); ++i)
+      context.run_module("", context.calibration_batch(i), {{mlp + "down_proj", &whole}});
+    run_->from_block = whole.xtx().cpu();
+  }
+
+ private:
+  KeptInputRun* run_;
 };
 
 PassRegistry registry_with_recorder(Observations* seen, bool resequence, bool sequential = false) {
@@ -286,6 +319,45 @@ TEST_CASE("reading ahead and writing in the background change no byte of the out
   }
   CHECK(files[0].size() >= 3);
   CHECK(files[0] == files[1]);
+}
+
+TEST_CASE("down_proj re-collected from the kept MLP input sees what the block gives", "[unit]") {
+  TempDir dir("kept_input");
+  const std::string recipe = presso::test::write_recipe(
+      dir, "r", "kept", "targets: [\"re:.*layers\\\\.1\\\\.mlp\\\\..*\"]");
+  std::vector<std::string> devices = {"cpu"};
+  if (torch::cuda::is_available()) devices.push_back("cuda");  // kept in fp16 there, under TF32
+  // 1e5 puts the MLP's input beyond fp16's range (65504): then nothing may be kept.
+  for (const std::string& device : devices) {
+    for (const float norm_scale : {1.0f, 1e5f}) {
+      CAPTURE(device, norm_scale);
+      KeptInputRun run{norm_scale, {}, {}};
+      auto options = presso::test::compress_options(
+          kModel, recipe, kCalib, dir.file(fmt::format("{}-{}", device, norm_scale)), 4, 64);
+      options.device = device;
+      compress_model(options, presso::test::registry_with_test_pass("kept", [&run] {
+                       return std::unique_ptr<Pass>(std::make_unique<KeptInputPass>(&run));
+                     }));
+      REQUIRE(run.from_block.defined());
+      const torch::Tensor expected = run.from_block.to(torch::kFloat64);
+      const double error =
+          (run.from_kept.to(torch::kFloat64) - expected).abs().max().item<double>() /
+          expected.abs().max().item<double>();
+      // TF32 products on a GPU, against the fp32 of the whole-block forward; NaN if inf was kept.
+      CHECK(error < (device == "cpu" ? 1e-5 : 5e-3));
+    }
+  }
+}
+
+TEST_CASE("a block's timings and GPU memory peaks read back from their JSON", "[unit]") {
+  BlockTimings timings{3, 0.1, 0.2, 0.3, 0.4, 0.5, {{"passes", 12000.5}, {"rerun", 9000.25}}};
+  const BlockTimings back = block_timings_from_json(block_timings_json(timings));
+  CHECK(back.block == 3);
+  CHECK(back.statistics == 0.2);
+  CHECK(back.write == 0.5);
+  CHECK(back.peak_device_mib == timings.peak_device_mib);
+  timings.peak_device_mib.clear();  // a CPU run's
+  CHECK_FALSE(block_timings_json(timings).contains("peak_device_mib"));
 }
 
 TEST_CASE("a run that cannot fit the GPU's free memory is refused with the numbers", "[unit]") {

@@ -84,6 +84,10 @@ double window_intermediate_bytes(const ModelConfig& config, int64_t seqlen) {
                              2 * config.num_heads * seqlen);
 }
 
+torch::ScalarType kept_input_dtype_for(const torch::Device& device, bool tf32) {
+  return device.is_cuda() && tf32 ? torch::kFloat16 : torch::kFloat32;
+}
+
 int64_t calibration_batch_size(const ModelConfig& config, int64_t windows, int64_t seqlen,
                                int64_t requested) {
   if (requested > 0) return std::min(requested, windows);
@@ -134,6 +138,10 @@ BlockActivations::BlockActivations(const Model& model, const torch::Tensor& wind
   watch.verify();
 }
 
+torch::ScalarType BlockActivations::kept_input_dtype() const {
+  return kept_input_dtype_for(hidden_.device(), tf32_);
+}
+
 torch::Tensor BlockActivations::batch(int64_t index) const {
   if (index < 0 || index >= batches()) {
     fail_internal("calibration batch {} of {}", index, batches());
@@ -180,7 +188,7 @@ void BlockActivations::observe_module(const Model& model, const DecoderBlock& bl
   }
   observe_batches(model, block, hook, needed,
                   [&](int64_t index, int64_t, int64_t, const LinearHook& until_seen) {
-                    model.run_module(block, module, inputs[index], &until_seen);
+                    model.run_module(block, module, inputs[index].to(torch::kFloat32), &until_seen);
                   });
 }
 

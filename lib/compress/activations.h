@@ -24,6 +24,9 @@ void check_calibration_fits(const ModelConfig& config, int64_t windows, int64_t 
 // One window's largest intermediates in a block's forward (the MLP's [T, intermediate] and the
 // attention scores [heads, T, T], fp32, a few alive at once), in bytes.
 double window_intermediate_bytes(const ModelConfig& config, int64_t seqlen);
+// BlockActivations::kept_input_dtype() of activations on `device` with or without TF32.
+torch::ScalarType kept_input_dtype_for(const torch::Device& device, bool tf32);
+
 // Windows per block run: `requested` (capped at `windows`), or with 0 as many as keep one
 // batch's intermediates near 256 MiB.
 int64_t calibration_batch_size(const ModelConfig& config, int64_t windows, int64_t seqlen,
@@ -42,6 +45,11 @@ class BlockActivations {
   int64_t tokens() const { return hidden_.size(0) * hidden_.size(1); }
   int64_t batch_size() const { return batch_size_; }
   uint64_t bytes() const { return hidden_.numel() * hidden_.element_size(); }
+  // The dtype to keep a copy of a linear's input in, for a later observe_module() (in which only
+  // matrix products read it). fp16 when the forwards multiply in TF32 on a CUDA device: TF32
+  // keeps fp16's 10-bit mantissa, so the products are those of the fp32 input (the keeper checks
+  // that fp16's range held every value); fp32 otherwise.
+  torch::ScalarType kept_input_dtype() const;
   // The windows in runs of batch_size(): batch `index` as fp32 [B, T, H] on the model's device.
   int64_t batches() const { return (windows() + batch_size_ - 1) / batch_size_; }
   torch::Tensor batch(int64_t index) const;

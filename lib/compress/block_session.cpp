@@ -154,12 +154,21 @@ void BlockSession::observe_needed(const LinearHook& hook, const std::vector<std:
   if (holder) module_inputs_.clear();  // replaced below: never two kept at once
   ModuleInputs seen;
   const std::string first_linear = holder ? block_.prefix + holder->linears.front() : "";
+  const torch::ScalarType kept_dtype = activations_->kept_input_dtype();
+  std::vector<torch::Tensor> in_range;  // per batch, when narrowed: whether every value fit
   const LinearHook capturing = [&](const std::string& name, const torch::Tensor& input) {
-    if (holder && name == first_linear) seen.batches.push_back(input);
+    if (holder && name == first_linear) {
+      seen.batches.push_back(input.to(kept_dtype));
+      // The input is finite (observe() checks it), so a non-finite copy is one that overflowed.
+      if (kept_dtype != input.scalar_type())
+        in_range.push_back(torch::isfinite(seen.batches.back()).all());
+    }
     hook(name, input);
   };
   activations_->observe(model_, block_, capturing, needed);
   if (!holder || static_cast<int64_t>(seen.batches.size()) != activations_->batches()) return;
+  // Read once for the whole run; out of range, nothing is kept (re-runs start from the block).
+  if (!in_range.empty() && !torch::stack(in_range).all().item<bool>()) return;
   std::vector<torch::Tensor> upstream = upstream_weights(*holder);
   for (auto& weight : upstream) {
     if (weight.defined()) weight = weight.clone();

@@ -26,6 +26,7 @@
 #include "lib/eval/runtime.h"
 #include "lib/export/serving.h"
 #include "lib/model/model.h"
+#include "lib/quant/device_memory.h"
 #include "lib/recipe/recipe.h"
 #include "lib/sparse/mask.h"
 #include "lib/tokenizer/tokenizer.h"
@@ -186,9 +187,15 @@ void add_to_report(const BlockRun& run, const DecoderBlock& block,
   run.report.blocks.push_back(timings);
 }
 
-// Waits for the device's queued work, so that the step's time is its own (a GPU runs ahead).
-void settle(const torch::Device& device) {
+// Ends a block's step: waits for the device's queued work, so that the step's time is its own (a
+// GPU runs ahead), and records the step's seconds and, on a GPU, its peak of device memory.
+void end_step(const torch::Device& device, Clock::time_point start, const char* step,
+              double& seconds, BlockTimings& timings) {
   if (device.is_cuda()) torch::cuda::synchronize(device.index());
+  seconds = seconds_since(start);
+  if (const std::optional<uint64_t> peak = take_device_peak(device)) {
+    timings.peak_device_mib[step] = static_cast<double>(*peak) / 1048576.0;
+  }
 }
 
 int next_block(const Model& model, int index) {
@@ -208,8 +215,7 @@ void compress_block(const BlockRun& run, int index) {
   progress("load");
   auto start = Clock::now();
   DecoderBlock block = run.reader.take(index, next_block(run.model, index));
-  settle(device);
-  timings.load = seconds_since(start);
+  end_step(device, start, "load", timings.load, timings);
 
   BlockSession session(run.model, block, run.activations);
   std::vector<std::vector<std::string>> targets(job.passes.size());
@@ -230,8 +236,7 @@ void compress_block(const BlockRun& run, int index) {
   progress("statistics");
   start = Clock::now();
   session.gather_statistics(gathered, requests);
-  settle(device);
-  timings.statistics = seconds_since(start);
+  end_step(device, start, "statistics", timings.statistics, timings);
 
   start = Clock::now();
   for (size_t pass_index = 0; pass_index < job.passes.size(); ++pass_index) {
@@ -239,14 +244,12 @@ void compress_block(const BlockRun& run, int index) {
     session.run_pass(*job.passes[pass_index], targets[pass_index]);
     check_interrupted();
   }
-  settle(device);
-  timings.passes = seconds_since(start);
+  end_step(device, start, "passes", timings.passes, timings);
 
   progress("re-run");
   start = Clock::now();
   OutputErrorMeter meter = session.advance_activations();
-  settle(device);
-  timings.rerun = seconds_since(start);
+  end_step(device, start, "rerun", timings.rerun, timings);
 
   std::vector<LayerReport> layers;
   for (const auto& linear : block.linears) {
@@ -263,7 +266,7 @@ void compress_block(const BlockRun& run, int index) {
   start = Clock::now();
   auto host = std::make_shared<const HostBlock>(host_copy(block, session.states()));
   run.writes.wait();
-  timings.write = seconds_since(start);
+  end_step(device, start, "write", timings.write, timings);
   run.writes.submit([&writer = run.writer, &journal = run.journal, host, layers, timings] {
     writer.write_block(host->block, host->states);
     journal.record(host->block, host->states, layers, timings);
@@ -426,6 +429,11 @@ CompressReport compress_model(const CompressOptions& options, const PassRegistry
   report_progress(callbacks, model, CompressProgress::Stage::kWriting, model.num_blocks());
   report.seconds_total = seconds_since(job_start);
   if (const auto peak = process_memory_bytes("VmHWM")) report.peak_rss_mib = *peak / 1048576.0;
+  for (const auto& block : report.blocks) {
+    for (const auto& [step, mib] : block.peak_device_mib) {
+      report.peak_device_mib = std::max(report.peak_device_mib.value_or(0.0), mib);
+    }
+  }
   const nlohmann::json report_json = report.to_json();
   // Every output complete before any is installed: a run leaves all of them or none.
   for (auto& writer : writers) writer->assemble(report_json);

@@ -53,6 +53,10 @@ BlockShape block_shape(const CompressionPlan& job, int block_index, const Model&
     if (vectors) shape.statistics_bytes += 4.0 * in;
     if (!hessian) continue;
     shape.statistics_bytes += 4.0 * in * in;
+    // Beside its XᵀX, a factorization holds the damped copy or its Cholesky factor, the inverse
+    // and the inverse's factor, and the sweep its weight: four in × in matrices, measured (issue
+    // 18's 7B bench, down_proj) within a few percent.
+    shape.solver_bytes = std::max(shape.solver_bytes, 4.0 * 4.0 * in * in);
     shape.solver_flops += 2.0 * out * in * in + in * in * in;
     shape.hessian_flops += 2.0 * in * in;
   }
@@ -69,10 +73,10 @@ MemoryEstimate estimate_memory(const CompressOptions& options, const Compression
       calibrated ? static_cast<double>(options.nsamples) * static_cast<double>(options.seqlen) : 0;
   const double hidden = static_cast<double>(config.hidden_size);
   const double activation_size = options.bf16_activations ? 2.0 : 4.0;
-  bool gathers = false;
+  bool true_sequential = false;
   double kept_copies = 0;  // hidden-state-sized fp32 copies per token the passes keep
   for (const auto& pass : job.passes) {
-    gathers |= pass->wants().any();
+    true_sequential |= pass->true_sequential() && pass->wants().any();
     kept_copies = std::max(kept_copies, pass->dry_run_cost().kept_activation_copies);
   }
   BlockShape block;
@@ -80,6 +84,7 @@ MemoryEstimate estimate_memory(const CompressOptions& options, const Compression
     const BlockShape shape = block_shape(job, index, model);
     block.parameters = std::max(block.parameters, shape.parameters);
     block.statistics_bytes = std::max(block.statistics_bytes, shape.statistics_bytes);
+    block.solver_bytes = std::max(block.solver_bytes, shape.solver_bytes);
   }
   MemoryEstimate estimate;
   estimate.batch_size = calibrated ? calibration_batch_size(config, options.nsamples,
@@ -92,8 +97,11 @@ MemoryEstimate estimate_memory(const CompressOptions& options, const Compression
   const torch::Device device = model.device();
   const bool read_ahead = overlaps_io(options, device);
   // The hidden states, and the one module input kept for the true-sequential re-collections.
-  const double states = tokens * (hidden * activation_size + (gathers ? hidden * 4.0 : 0) +
-                                  kept_copies * hidden * 4.0);
+  const double kept_input_size =
+      static_cast<double>(c10::elementSize(kept_input_dtype_for(device, !options.fp32_matmul)));
+  const double states =
+      tokens * (hidden * activation_size + (true_sequential ? hidden * kept_input_size : 0) +
+                kept_copies * hidden * 4.0);
   const double batch = calibrated ? kBatchSlack * static_cast<double>(estimate.batch_size) *
                                         window_intermediate_bytes(config, options.seqlen)
                                   : 0;
@@ -102,7 +110,8 @@ MemoryEstimate estimate_memory(const CompressOptions& options, const Compression
       {fmt::format("one batch's intermediates ({} windows)", estimate.batch_size), batch},
       {"one block's weights (fp32) and their originals (as stored)",
        block.parameters * (4.0 + source_element)},
-      {"one block's statistics", block.statistics_bytes}};
+      {"one block's statistics", block.statistics_bytes},
+      {"the widest linear's factorization and sweep", block.solver_bytes}};
 
   estimate.host_parts = {{"presso with the checkpoint open (measured now)",
                           static_cast<double>(process_memory_bytes("VmRSS").value_or(0))},

@@ -50,6 +50,7 @@ void check_device_fits(const MemoryEstimate& estimate, const std::string& device
 struct BlockShape {
   double parameters = 0;
   double statistics_bytes = 0;  // XᵀX per distinct input width of the targeted linears, fp32
+  double solver_bytes = 0;      // the widest factorization's working matrices (below), fp32
   double solver_flops = 0;      // factor and sweep of the linears whose passes want XᵀX
   double hessian_flops = 0;     // per token: accumulating those XᵀX
 };

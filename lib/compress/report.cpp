@@ -48,23 +48,30 @@ LayerReport layer_report_from_json(const json& in) {
 }
 
 json block_timings_json(const BlockTimings& b) {
-  return {{"block", b.block},
-          {"seconds",
-           {{"load", b.load},
-            {"statistics", b.statistics},
-            {"passes", b.passes},
-            {"rerun", b.rerun},
-            {"write", b.write}}}};
+  json out = {{"block", b.block},
+              {"seconds",
+               {{"load", b.load},
+                {"statistics", b.statistics},
+                {"passes", b.passes},
+                {"rerun", b.rerun},
+                {"write", b.write}}}};
+  if (!b.peak_device_mib.empty()) out["peak_device_mib"] = b.peak_device_mib;
+  return out;
 }
 
 BlockTimings block_timings_from_json(const json& in) {
   const json& seconds = in.at("seconds");
-  return {in.at("block").get<int>(),
-          seconds.at("load").get<double>(),
-          seconds.at("statistics").get<double>(),
-          seconds.at("passes").get<double>(),
-          seconds.at("rerun").get<double>(),
-          seconds.at("write").get<double>()};
+  BlockTimings timings{in.at("block").get<int>(),
+                       seconds.at("load").get<double>(),
+                       seconds.at("statistics").get<double>(),
+                       seconds.at("passes").get<double>(),
+                       seconds.at("rerun").get<double>(),
+                       seconds.at("write").get<double>(),
+                       {}};
+  if (in.contains("peak_device_mib")) {
+    timings.peak_device_mib = in.at("peak_device_mib").get<std::map<std::string, double>>();
+  }
+  return timings;
 }
 
 json CompressReport::to_json() const {
@@ -95,6 +102,7 @@ json CompressReport::to_json() const {
   out["lowrank_parameters"] = lowrank_parameters;
   out["seconds_total"] = seconds_total;
   out["peak_rss_mib"] = optional_json(peak_rss_mib);
+  out["peak_device_mib"] = optional_json(peak_device_mib);
   return out;
 }
 

@@ -32,6 +32,8 @@ struct LayerReport {
 struct BlockTimings {
   int block = 0;
   double load = 0, statistics = 0, passes = 0, rerun = 0, write = 0;  // seconds
+  // On a GPU, the most MiB the allocator held at once during each step, by the names above.
+  std::map<std::string, double> peak_device_mib;
 };
 
 struct CalibrationReport {
@@ -61,6 +63,7 @@ struct CompressReport {
   int64_t lowrank_parameters = 0;  // Σ rank·(in + out) of the low-rank paths (the adapter)
   double seconds_total = 0;
   std::optional<double> peak_rss_mib;
+  std::optional<double> peak_device_mib;  // the largest of the blocks' steps, on a GPU
 
   nlohmann::json to_json() const;
 };

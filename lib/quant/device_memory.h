@@ -19,4 +19,10 @@ struct DeviceMemory {
 // nullopt for a CPU, or a build without the CUDA runtime.
 std::optional<DeviceMemory> device_memory(const torch::Device& device);
 
+// The most bytes LibTorch's allocator had handed out on `device` at once since the previous call
+// (or the start), and starts the next such interval; nullopt for a CPU, or a build without the
+// CUDA runtime. What the driver reports, per block step, below what the device shows as used
+// (the allocator's cache, the CUDA context).
+std::optional<uint64_t> take_device_peak(const torch::Device& device);
+
 }  // namespace presso

@@ -376,7 +376,7 @@ CompressReport compress_model(const CompressOptions& options, const PassRegistry
   CompressReport report;
   const bool overlap = overlaps_io(options, device);
   BlockReader reader(model, overlap);
-  BackgroundTasks writes(overlap);
+  BackgroundTasks writes(overlap, device);
   const BlockRun run{options, model,  job,     block_writer, activations.get(),
                      reader,  writes, journal, report,       callbacks};
   try {

@@ -88,7 +88,7 @@ void BackgroundTasks::submit(std::function<void()> task) {
     task();
     return;
   }
-  pending_ = std::async(std::launch::async, std::move(task));
+  pending_ = std::async(std::launch::async, [this, task = std::move(task)] { stream_.run(task); });
 }
 
 void BackgroundTasks::wait() {

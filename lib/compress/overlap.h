@@ -12,6 +12,7 @@
 
 #include "lib/compress/pass.h"
 #include "lib/model/model.h"
+#include "lib/quant/side_stream.h"
 
 namespace presso {
 
@@ -46,10 +47,13 @@ struct HostBlock {
 };
 HostBlock host_copy(const DecoderBlock& block, const std::map<std::string, LinearState>& states);
 
-// Runs tasks one at a time, in order: in the background when enabled, else at once.
+// Runs tasks one at a time, in order: in the background when enabled, else at once. A background
+// task's GPU work on `device` goes to a stream of its own (lib/quant/side_stream.h), beside the
+// next block's compute rather than queued behind it.
 class BackgroundTasks {
  public:
-  explicit BackgroundTasks(bool enabled) : enabled_(enabled) {}
+  explicit BackgroundTasks(bool enabled, torch::Device device = torch::kCPU)
+      : enabled_(enabled), stream_(device) {}
   // Waits for a task still running; its error is dropped (the caller's own is in flight).
   ~BackgroundTasks();
   BackgroundTasks(const BackgroundTasks&) = delete;
@@ -64,6 +68,7 @@ class BackgroundTasks {
 
  private:
   bool enabled_;
+  SideStream stream_;
   std::future<void> pending_;
 };
 

@@ -5,7 +5,10 @@
 #
 # Each test runs with one BLAS/OpenMP thread: `ctest -j2` runs two at once on two cores, and two
 # processes of two threads each spin against each other (measured: 2.4x slower than one thread
-# each). A case tagged [all-threads] keeps the machine's count (digests recorded with it).
+# each). A case tagged [all-threads] keeps the machine's count (digests recorded with it), and on
+# an x86-64 with AVX2 and FMA runs the kernels the digests were recorded with: ATen's AVX2 ones and
+# OpenBLAS's Haswell ones, whatever wider ones the CPU has (an AVX-512 Xeon rounds GPTQ's products
+# differently from an AMD EPYC otherwise; scripts/record-byte-identical pins the same).
 cmake_policy(VERSION 3.18)  # a -P script starts with the oldest policies (IN_LIST, empty items)
 function(list_cases tag out)
   execute_process(COMMAND "${EXECUTABLE}" "[${tag}]" --list-test-names-only
@@ -19,6 +22,12 @@ function(list_cases tag out)
 endfunction()
 
 list_cases(all-threads all_threads)
+set(pinned_kernels "")
+execute_process(COMMAND grep -m1 -c -w -e avx2 /proc/cpuinfo OUTPUT_VARIABLE avx2 ERROR_QUIET)
+execute_process(COMMAND grep -m1 -c -w -e fma /proc/cpuinfo OUTPUT_VARIABLE fma ERROR_QUIET)
+if(avx2 MATCHES "^1" AND fma MATCHES "^1")
+  set(pinned_kernels "ENVIRONMENT \"ATEN_CPU_CAPABILITY=avx2;OPENBLAS_CORETYPE=Haswell\"")
+endif()
 set(script "")
 # The long kinds first: in a fresh build ctest has no timings and starts tests in this order.
 foreach(label e2e golden unit)
@@ -26,7 +35,7 @@ foreach(label e2e golden unit)
   foreach(name IN LISTS names)
     set(environment "ENVIRONMENT OMP_NUM_THREADS=1")
     if(name IN_LIST all_threads)
-      set(environment "")
+      set(environment "${pinned_kernels}")
     endif()
     # Catch2 reads , [ and ] in a test spec as syntax.
     set(spec "${name}")

@@ -5,9 +5,12 @@
 // with identical digests), so a mismatch means a change altered what presso writes.
 //
 // The digests hold for the build the file's "recorded_with" names (Debian's LibTorch 1.13 and
-// OpenBLAS on x86_64, 2 or more BLAS threads); another BLAS, CPU or a GPU may round GPTQ's
-// Cholesky and updates differently. config.json carries presso's version (GPTQ's
-// `meta.quantizer`), so a version bump needs the file recorded again.
+// OpenBLAS on x86_64, 2 or more BLAS threads) with ATen's AVX2 and OpenBLAS's Haswell kernels,
+// which ctest pins for this case (tests/discover_tests.cmake; run by hand, set
+// ATEN_CPU_CAPABILITY=avx2 OPENBLAS_CORETYPE=Haswell); another BLAS, kernel set or a GPU rounds
+// GPTQ's Cholesky and updates differently. scripts/record-byte-identical records them. config.json
+// carries presso's version (GPTQ's `meta.quantizer`), so a version bump needs the file recorded
+// again.
 #include <algorithm>
 #include <chrono>
 #include <filesystem>

@@ -47,8 +47,9 @@ class BlockActivations {
   uint64_t bytes() const { return hidden_.numel() * hidden_.element_size(); }
   // The dtype to keep a copy of a linear's input in, for a later observe_module() (in which only
   // matrix products read it). fp16 when the forwards multiply in TF32 on a CUDA device: TF32
-  // keeps fp16's 10-bit mantissa, so the products are those of the fp32 input (the keeper checks
-  // that fp16's range held every value); fp32 otherwise.
+  // reads no more of a mantissa than fp16 holds (10 bits), so the products are the fp32 input's
+  // but for values below fp16's normal range (6e-5), which carry less (the keeper checks that
+  // fp16's range held every value); fp32 otherwise.
   torch::ScalarType kept_input_dtype() const;
   // The windows in runs of batch_size(): batch `index` as fp32 [B, T, H] on the model's device.
   int64_t batches() const { return (windows() + batch_size_ - 1) / batch_size_; }

@@ -16,12 +16,6 @@ using presso::StatsRequest;
 
 constexpr StatsRequest kAll{true, true, true};
 
-// Relative error in the max norm, printed on failure.
-double max_rel_error(const torch::Tensor& actual, const torch::Tensor& expected) {
-  const torch::Tensor e = expected.to(torch::kFloat64);
-  return (actual.to(torch::kFloat64) - e).abs().max().item<double>() / e.abs().max().item<double>();
-}
-
 // Batches of different shapes, [B, T, in] and [N, in], some with a large mean so that the sums
 // are not dominated by cancellation.
 std::vector<torch::Tensor> random_inputs(int64_t in, uint64_t seed) {

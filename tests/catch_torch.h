@@ -5,3 +5,9 @@
 #include <torch/types.h>
 #undef CHECK
 #include <catch2/catch.hpp>
+
+// Relative error in the max norm, in float64, printed on failure.
+inline double max_rel_error(const torch::Tensor& actual, const torch::Tensor& expected) {
+  const torch::Tensor e = expected.to(torch::kFloat64);
+  return (actual.to(torch::kFloat64) - e).abs().max().item<double>() / e.abs().max().item<double>();
+}

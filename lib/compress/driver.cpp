@@ -429,11 +429,6 @@ CompressReport compress_model(const CompressOptions& options, const PassRegistry
   report_progress(callbacks, model, CompressProgress::Stage::kWriting, model.num_blocks());
   report.seconds_total = seconds_since(job_start);
   if (const auto peak = process_memory_bytes("VmHWM")) report.peak_rss_mib = *peak / 1048576.0;
-  for (const auto& block : report.blocks) {
-    for (const auto& [step, mib] : block.peak_device_mib) {
-      report.peak_device_mib = std::max(report.peak_device_mib.value_or(0.0), mib);
-    }
-  }
   const nlohmann::json report_json = report.to_json();
   // Every output complete before any is installed: a run leaves all of them or none.
   for (auto& writer : writers) writer->assemble(report_json);

@@ -1,5 +1,7 @@
 #include "lib/compress/report.h"
 
+#include <algorithm>
+
 namespace presso {
 namespace {
 
@@ -102,6 +104,11 @@ json CompressReport::to_json() const {
   out["lowrank_parameters"] = lowrank_parameters;
   out["seconds_total"] = seconds_total;
   out["peak_rss_mib"] = optional_json(peak_rss_mib);
+  std::optional<double> peak_device_mib;  // the largest of the blocks' steps, on a GPU
+  for (const auto& block : blocks) {
+    for (const auto& [step, mib] : block.peak_device_mib)
+      peak_device_mib = std::max(peak_device_mib.value_or(0.0), mib);
+  }
   out["peak_device_mib"] = optional_json(peak_device_mib);
   return out;
 }

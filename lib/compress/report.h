@@ -63,7 +63,6 @@ struct CompressReport {
   int64_t lowrank_parameters = 0;  // Σ rank·(in + out) of the low-rank paths (the adapter)
   double seconds_total = 0;
   std::optional<double> peak_rss_mib;
-  std::optional<double> peak_device_mib;  // the largest of the blocks' steps, on a GPU
 
   nlohmann::json to_json() const;
 };
